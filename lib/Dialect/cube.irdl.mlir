@@ -1,0 +1,212 @@
+// The cube dialect: the forward op set of the Llama family, in IRDL.
+//
+// IRDL checks what it can express: operand/result counts, that every operand and result is a builtin
+// tensor, and the kind of each required attribute (float, integer, string, array, symbol). Everything
+// IRDL cannot say (shapes, element types, value ranges, the scope table, unique parameter names) is
+// checked by the C verifier in Verify.c (`cube-verify`). docs/dialect.md documents every op.
+//
+// Attributes that are optional (matmul's transpose flags, attention's scale, linear's bias operand is an
+// optional operand) are not listed here, because IRDL attributes are always required; Verify.c checks them.
+// Ops print in MLIR's generic form: "cube.linear"(%x, %w) : (...) -> ...
+irdl.dialect @cube {
+  // ---- parameters -------------------------------------------------------------------------------
+  // A named model parameter (the HF state_dict key), its initialiser and whether it is trained.
+  irdl.operation @param {
+    %t = irdl.base "!builtin.tensor"
+    %s1 = irdl.base "#builtin.string"
+    %s2 = irdl.base "#builtin.string"
+    %b = irdl.base "#builtin.integer"
+    irdl.attributes {"name" = %s1, "init" = %s2, "trainable" = %b}
+    irdl.results(out: %t)
+  }
+
+  // ---- lookups and GEMMs ------------------------------------------------------------------------
+  irdl.operation @embedding {
+    %ids = irdl.base "!builtin.tensor"
+    %w = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(ids: %ids, weight: %w)
+    irdl.results(out: %o)
+  }
+  irdl.operation @linear {
+    %x = irdl.base "!builtin.tensor"
+    %w = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x, weight: %w, bias: optional %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @matmul {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+
+  // ---- elementwise ------------------------------------------------------------------------------
+  irdl.operation @add {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @sub {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @mul {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @div {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @neg {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @scale {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %f = irdl.base "#builtin.float"
+    irdl.operands(input: %x)
+    irdl.attributes {"factor" = %f}
+    irdl.results(out: %o)
+  }
+  irdl.operation @silu {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @exp {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @rsqrt {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @cast {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @dropout {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %p = irdl.base "#builtin.float"
+    %seed = irdl.base "#builtin.integer"
+    irdl.operands(input: %x)
+    irdl.attributes {"p" = %p, "seed" = %seed}
+    irdl.results(out: %o)
+  }
+
+  // ---- composites (kept whole for fusion and registered kernels) ----------------------------------
+  irdl.operation @rmsnorm {
+    %x = irdl.base "!builtin.tensor"
+    %w = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %eps = irdl.base "#builtin.float"
+    irdl.operands(input: %x, weight: %w)
+    irdl.attributes {"eps" = %eps}
+    irdl.results(out: %o)
+  }
+  irdl.operation @rope {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %theta = irdl.base "#builtin.float"
+    irdl.operands(input: %x)
+    irdl.attributes {"theta" = %theta}
+    irdl.results(out: %o)
+  }
+  irdl.operation @softmax {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %d = irdl.base "#builtin.integer"
+    irdl.operands(input: %x)
+    irdl.attributes {"dim" = %d}
+    irdl.results(out: %o)
+  }
+  irdl.operation @attention {
+    %q = irdl.base "!builtin.tensor"
+    %k = irdl.base "!builtin.tensor"
+    %v = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %c = irdl.base "#builtin.integer"
+    irdl.operands(query: %q, key: %k, value: %v)
+    irdl.attributes {"causal" = %c}
+    irdl.results(out: %o)
+  }
+  irdl.operation @cross_entropy {
+    %l = irdl.base "!builtin.tensor"
+    %y = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %ii = irdl.base "#builtin.integer"
+    irdl.operands(logits: %l, labels: %y)
+    irdl.attributes {"ignore_index" = %ii}
+    irdl.results(loss: %o)
+  }
+
+  // ---- layout -----------------------------------------------------------------------------------
+  irdl.operation @reshape {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  irdl.operation @transpose {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %p = irdl.base "#builtin.dense_array"
+    irdl.operands(input: %x)
+    irdl.attributes {"permutation" = %p}
+    irdl.results(out: %o)
+  }
+  irdl.operation @slice {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %off = irdl.base "#builtin.dense_array"
+    irdl.operands(input: %x)
+    irdl.attributes {"offsets" = %off}
+    irdl.results(out: %o)
+  }
+  irdl.operation @concat {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %d = irdl.base "#builtin.integer"
+    irdl.operands(inputs: variadic %x)
+    irdl.attributes {"dim" = %d}
+    irdl.results(out: %o)
+  }
+
+  // ---- structure --------------------------------------------------------------------------------
+  // A call of an outlined func.func whose activations are recomputed in the backward pass.
+  irdl.operation @checkpoint {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %callee = irdl.base "#builtin.symbol_ref"
+    irdl.operands(inputs: variadic %x)
+    irdl.attributes {"callee" = %callee}
+    irdl.results(outputs: variadic %o)
+  }
+}

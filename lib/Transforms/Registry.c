@@ -1,0 +1,22 @@
+/* The table of cube passes. Adding a pass: write lib/Transforms/<Name>.c exposing a CubePassInfo, declare
+ * it below and add one line to kPasses. cube-opt, --list-passes and the docs pick it up from here. */
+#include "cube/Passes.h"
+
+#include <string.h>
+
+extern const CubePassInfo cubeVerifyPassInfo;
+
+static const CubePassInfo *const kPasses[] = {
+    &cubeVerifyPassInfo,
+};
+
+size_t cubePassCount(void) { return sizeof kPasses / sizeof kPasses[0]; }
+
+const CubePassInfo *cubePassAt(size_t i) { return i < cubePassCount() ? kPasses[i] : NULL; }
+
+const CubePassInfo *cubePassLookup(const char *argument, size_t len) {
+  for (size_t i = 0; i < cubePassCount(); ++i)
+    if (strlen(kPasses[i]->argument) == len && memcmp(kPasses[i]->argument, argument, len) == 0)
+      return kPasses[i];
+  return NULL;
+}
