@@ -5,9 +5,11 @@
 #include <string.h>
 
 extern const CubePassInfo cubeVerifyPassInfo;
+extern const CubePassInfo cubeFreezePassInfo;
 
 static const CubePassInfo *const kPasses[] = {
     &cubeVerifyPassInfo,
+    &cubeFreezePassInfo,
 };
 
 size_t cubePassCount(void) { return sizeof kPasses / sizeof kPasses[0]; }

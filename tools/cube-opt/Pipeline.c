@@ -210,8 +210,10 @@ static bool parseElement(Parser *ps, MlirOpPassManager opm, const char *anchor, 
     /* MLIR's message repeats the element and a caret; keep its first line. */
     char *nl = strchr(mlirErr, '\n');
     if (nl) *nl = 0;
+    const char *msg = strstr(mlirErr, "error: ");
+    msg = msg ? msg + 7 : mlirErr;
     snprintf(ps->err, sizeof ps->err, "in pass '%.*s': %s", (int)nameLen, name,
-             *mlirErr ? mlirErr : "MLIR rejected it");
+             *msg ? msg : "MLIR rejected it");
     return false;
   }
   return true;

@@ -252,8 +252,8 @@ static MlirOperation parseModule(MlirContext ctx, const char *fileName, const ch
 /* ---- one input ---------------------------------------------------------------------------------- */
 
 /* Parses, verifies, transforms and prints one input (a whole file or one split chunk). */
-static bool processOne(MlirContext ctx, const Options *o, const char *fileName, const char *text,
-                       size_t len, FILE *out) {
+static bool processOne(MlirContext ctx, const Options *o, MlirPassManager pm, const char *fileName,
+                       const char *text, size_t len, FILE *out) {
   int errorsBefore = cubeOptErrorCount();
   MlirOperation op = parseModule(ctx, fileName, text, len);
   if (mlirOperationIsNull(op)) {
@@ -266,21 +266,9 @@ static bool processOne(MlirContext ctx, const Options *o, const char *fileName, 
     ok = false;
   }
   if (ok) ok = mlirLogicalResultIsSuccess(cubeVerifyModule(op));
-  if (ok && o->pipeline) {
-    MlirPassManager pm = mlirPassManagerCreate(ctx);
-    if (o->printAfterAll) {
-      MlirOpPrintingFlags flags = mlirOpPrintingFlagsCreate();
-      if (o->generic) mlirOpPrintingFlagsPrintGenericOpForm(flags);
-      mlirPassManagerEnableIRPrinting(pm, false, true, true, false, false, flags, mlirStringRefCreate(NULL, 0));
-      mlirOpPrintingFlagsDestroy(flags);
-    }
-    ok = cubeOptAddPipeline(ctx, pm, o->pipeline);
-    if (ok) {
-      ok = mlirLogicalResultIsSuccess(mlirPassManagerRunOnOp(pm, op));
-      if (!ok && cubeOptErrorCount() == errorsBefore)
-        cubeOptError("%s: the pass pipeline failed", fileName);
-    }
-    mlirPassManagerDestroy(pm);
+  if (ok && !mlirPassManagerIsNull(pm)) {
+    ok = mlirLogicalResultIsSuccess(mlirPassManagerRunOnOp(pm, op));
+    if (!ok && cubeOptErrorCount() == errorsBefore) cubeOptError("%s: the pass pipeline failed", fileName);
   }
   if (ok && cubeOptErrorCount() > errorsBefore) ok = false;
   if (ok) ok = emitResult(o, op, out);
@@ -290,8 +278,8 @@ static bool processOne(MlirContext ctx, const Options *o, const char *fileName, 
 
 /* Splits on lines that start with `// -----`. Each chunk keeps its line numbers: it is parsed with as
  * many leading newlines as lines came before it. */
-static bool processSplit(MlirContext ctx, const Options *o, const char *fileName, const char *text,
-                         size_t len, FILE *out) {
+static bool processSplit(MlirContext ctx, const Options *o, MlirPassManager pm, const char *fileName,
+                         const char *text, size_t len, FILE *out) {
   bool allOk = true;
   const char *chunk = text, *end = text + len, *p = text;
   unsigned chunkLine = 1, line = 1;
@@ -309,7 +297,7 @@ static bool processSplit(MlirContext ctx, const Options *o, const char *fileName
       if (!first) fprintf(out, "// -----\n");
       first = false;
       cubeOptInstallDiagnostics(ctx, fileName, text, len);
-      if (!processOne(ctx, o, fileName, buf, chunkLine - 1 + clen, out)) allOk = false;
+      if (!processOne(ctx, o, pm, fileName, buf, chunkLine - 1 + clen, out)) allOk = false;
       free(buf);
       if (atEnd) break;
       chunk = lineEnd ? lineEnd + 1 : end;
@@ -356,8 +344,23 @@ int main(int argc, char **argv) {
   MlirContext ctx = cubeContextCreate();
   if (mlirContextIsNull(ctx)) return 1;
   cubeOptInstallDiagnostics(ctx, fileName, text, len);
-  bool ok = o.split ? processSplit(ctx, &o, fileName, text, len, out)
-                    : processOne(ctx, &o, fileName, text, len, out);
+  /* The pipeline is built (and checked) before any input is parsed, once for all split chunks. */
+  MlirPassManager pm = {NULL};
+  bool ok = true;
+  if (o.pipeline) {
+    pm = mlirPassManagerCreate(ctx);
+    if (o.printAfterAll) {
+      MlirOpPrintingFlags flags = mlirOpPrintingFlagsCreate();
+      if (o.generic) mlirOpPrintingFlagsPrintGenericOpForm(flags);
+      mlirPassManagerEnableIRPrinting(pm, false, true, true, false, false, flags, mlirStringRefCreate(NULL, 0));
+      mlirOpPrintingFlagsDestroy(flags);
+    }
+    ok = cubeOptAddPipeline(ctx, pm, o.pipeline);
+  }
+  if (ok)
+    ok = o.split ? processSplit(ctx, &o, pm, fileName, text, len, out)
+                 : processOne(ctx, &o, pm, fileName, text, len, out);
+  if (!mlirPassManagerIsNull(pm)) mlirPassManagerDestroy(pm);
 
   if (toFile) {
     bool closed = fclose(out) == 0;
