@@ -10,6 +10,7 @@
 
 #include "Driver.h"
 #include "cube/Dialect.h"
+#include "cube/ModuleTree.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
 #include "cube/Summary.h"
@@ -22,7 +23,7 @@ typedef struct {
   const char *output; /* NULL or "-" = stdout */
   char *pipeline;     /* --pass-pipeline, or built from --<pass> flags */
   bool pipelineFlag, passFlags;
-  bool split, printAfterAll, generic, debugInfo, summary, dumpPtx;
+  bool split, printAfterAll, generic, debugInfo, summary, dumpPtx, moduleTree;
 } Options;
 
 static void usage(FILE *out) {
@@ -45,6 +46,7 @@ static void usage(FILE *out) {
           "  --cube-summary           print a JSON summary (params, param_elements, trainable_elements,\n"
           "                           ops, modules, checkpoints, functions) instead of the IR\n"
           "  --cube-dump-ptx          print the PTX text of every gpu.binary instead of the IR\n"
+          "  --cube-print-module-tree print the module tree as PyTorch prints the model, instead of the IR\n"
           "  --list-passes            list the cube passes with their options\n"
           "  --version                print the version\n"
           "  --help                   print this help\n");
@@ -98,6 +100,8 @@ static int parseArgs(int argc, char **argv, Options *o) {
       o->summary = true;
     } else if (!strcmp(a, "--cube-dump-ptx")) {
       o->dumpPtx = true;
+    } else if (!strcmp(a, "--cube-print-module-tree")) {
+      o->moduleTree = true;
     } else if (!strncmp(a, "--", 2) && a[2] && a[2] != '-' && a[2] != '=') {
       /* --PASS or --PASS=OPTIONS: one pipeline element. */
       const char *name = a + 2, *eq = strchr(name, '=');
@@ -121,7 +125,8 @@ static int parseArgs(int argc, char **argv, Options *o) {
   }
   if (o->pipelineFlag && o->passFlags)
     return cubeOptError("give either --pass-pipeline or single-pass flags such as --cse, not both"), 1;
-  if (o->summary && o->dumpPtx) return cubeOptError("--cube-summary and --cube-dump-ptx exclude each other"), 1;
+  if (o->summary + o->dumpPtx + o->moduleTree > 1)
+    return cubeOptError("--cube-summary, --cube-dump-ptx and --cube-print-module-tree exclude each other"), 1;
   return 0;
 }
 
@@ -172,6 +177,16 @@ static bool emitResult(const Options *o, MlirOperation module, FILE *out) {
     if (!json) return cubeOptError("out of memory"), false;
     fprintf(out, "%s\n", json);
     free(json);
+    return true;
+  }
+  if (o->moduleTree) {
+    char *tree = cubeModuleTreeText(module);
+    if (!tree) {
+      cubeOptError("--cube-print-module-tree: the module has no cube.modules scope table with a root (\"\") entry");
+      return false;
+    }
+    fputs(tree, out);
+    free(tree);
     return true;
   }
   if (o->dumpPtx) {

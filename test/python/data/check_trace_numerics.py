@@ -45,7 +45,9 @@ def attr(attrs, key):
     if v.startswith("array<"):
         return [int(x) for x in v[len("array<i64: "):-1].split(",")]
     v = v.split(" : ")[0]
-    return {"true": True, "false": False}.get(v, float(v) if "." in v or "e" in v else int(v) if v[0] in "-0123456789" else v)
+    if v in ("true", "false"):
+        return v == "true"
+    return float(v) if "." in v else int(v)
 
 
 def rope(x, theta):
