@@ -19,7 +19,8 @@ def _parser():
                        "(input_ids, labels) -> loss, with HF's parameter names and module tree.")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", choices=sorted(PRESETS), help="a built-in model")
-    src.add_argument("--config", metavar="CONFIG_JSON", help="an HF Llama config.json")
+    src.add_argument("--config", metavar="CONFIG_JSON",
+                     help="an HF Llama config.json (or a model directory holding one)")
     t.add_argument("--batch", type=int, metavar="B", help="batch size (needed for the IR)")
     t.add_argument("--seq", type=int, metavar="S", help="sequence length (needed for the IR)")
     t.add_argument("--dtype", choices=sorted(trace.DTYPES), default="f32",

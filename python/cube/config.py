@@ -8,6 +8,7 @@ the field and its value (``ConfigError``); fields that do not change the trainin
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 
@@ -168,7 +169,9 @@ def parse_config(data, source="config.json"):
 
 
 def load_config(path):
-    """Reads and checks a config.json file."""
+    """Reads and checks a config.json file (or the config.json of an HF model directory)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

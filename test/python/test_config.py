@@ -150,8 +150,9 @@ def test_file_errors(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match=r"bin\.json: not UTF-8 text$"):
         load_config(str(binary))
-    with pytest.raises(ConfigError, match=r"^cannot read .*: Is a directory$"):
-        load_config(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"^cannot read .*/config\.json: No such file or directory$"):
+        load_config(str(tmp_path))  # an HF model directory without a config.json
     good = tmp_path / "config.json"
     good.write_text(json.dumps(PRESETS["tiny-llama"]))
     assert load_config(str(good)) == parse_config(PRESETS["tiny-llama"])
+    assert load_config(str(tmp_path)) == parse_config(PRESETS["tiny-llama"], str(good))
