@@ -2,7 +2,8 @@
  *   "zeros" | "ones" | "constant(value=V)" | "normal(std=S)" | "normal(mean=M,std=S)"
  *   | "uniform(low=L,high=H)" | "kaiming_uniform(a=A)"
  * kaiming_uniform is PyTorch's/peft's: bound = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)),
- * fan_in = the parameter's last dimension. The runtime's RNG that draws from them is documented with it. */
+ * fan_in = the product of all dims but the first (PyTorch's fan_in). The RNG that draws from them is
+ * documented in cube/Init.h. */
 #ifndef CUBE_INITSPEC_H
 #define CUBE_INITSPEC_H
 
