@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import model_tree, trace, weights
+from . import data, model_tree, trace, weights
 from .config import ConfigError, load_config, parse_config
 from .presets import PRESETS
 
@@ -37,7 +37,43 @@ def _parser():
     c.add_argument("weights", nargs="+", help=".safetensors files, or directories holding them (shards)")
     c.add_argument("--allow-cast", action="store_true",
                    help="accept float dtype mismatches (the loader casts), reporting them as notes")
+
+    d = sub.add_parser("data", help="write a token data file for cube-run",
+                       description="Write a cube token file (docs/data-format.md) from a text file, through "
+                       "the byte-level tokenizer (one id per UTF-8 byte, vocab 256), or from a list of ids.")
+    dsrc = d.add_mutually_exclusive_group(required=True)
+    dsrc.add_argument("--text", metavar="FILE", help="a UTF-8 text file to tokenize byte by byte")
+    dsrc.add_argument("--ids", metavar="FILE",
+                      help="token ids (from an HF tokenizer, say): a JSON list or whitespace/comma-separated")
+    d.add_argument("--vocab-size", type=int, metavar="V",
+                   help="the tokenizer's vocab size (needed with --ids; 256 for --text)")
+    d.add_argument("-o", "--output", metavar="FILE", required=True, help="the token file to write")
     return p
+
+
+def _data(args):
+    source = args.text or args.ids
+    try:
+        with open(source, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise data.DataError(f"cannot read {source}: {getattr(e, 'strerror', None) or e}") from None
+    if args.text:
+        ids, vocab = data.byte_tokenize(text), args.vocab_size or data.BYTE_VOCAB
+        if vocab < data.BYTE_VOCAB:
+            raise data.DataError(f"--vocab-size {vocab}: the byte-level tokenizer needs at least 256")
+    else:
+        if args.vocab_size is None:
+            raise data.DataError("--ids needs --vocab-size (the tokenizer's vocabulary size)")
+        ids, vocab = data.parse_ids(text, source), args.vocab_size
+    if not ids:
+        raise data.DataError(f"{source}: no tokens")
+    try:
+        data.write(args.output, ids, vocab)
+    except OSError as e:
+        raise data.DataError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"wrote {len(ids)} tokens (vocab {vocab}) to {args.output}")
+    return 0
 
 
 def _error(command, msg):
@@ -103,6 +139,8 @@ def main(argv=None):
     try:
         if args.command == "trace":
             return _trace(args)
+        if args.command == "data":
+            return _data(args)
         return _check_weights(args)
-    except (ConfigError, weights.WeightsError) as e:
+    except (ConfigError, weights.WeightsError, data.DataError) as e:
         return _error(args.command, str(e))
