@@ -27,6 +27,11 @@ bool cubeIsOp(MlirOperation op, const char *mnemonic);
 bool cubeIsCubeOp(MlirOperation op);
 /* True when the op's full name equals `name` (e.g. "func.func"). */
 bool cubeOpNameIs(MlirOperation op, const char *name);
+/* True for a checkpoint: a `func.call` carrying the unit attribute `cube.checkpoint` (its callee's
+ * activations are recomputed in the backward pass instead of kept). */
+bool cubeIsCheckpoint(MlirOperation op);
+/* Marks a func.call as a checkpoint. */
+void cubeMarkCheckpoint(MlirOperation call);
 
 /* ---- reading attributes (false when missing or of another kind) --------------------------------- */
 

@@ -27,6 +27,16 @@ bool cubeIsOp(MlirOperation op, const char *mnemonic) {
          memcmp(n.data + 5, mnemonic, len) == 0;
 }
 
+bool cubeIsCheckpoint(MlirOperation op) {
+  return cubeOpNameIs(op, "func.call") &&
+         !mlirAttributeIsNull(mlirOperationGetAttributeByName(op, CUBE_STR("cube.checkpoint")));
+}
+
+void cubeMarkCheckpoint(MlirOperation call) {
+  mlirOperationSetAttributeByName(call, CUBE_STR("cube.checkpoint"),
+                                  mlirUnitAttrGet(mlirOperationGetContext(call)));
+}
+
 /* ---- reading attributes ------------------------------------------------------------------------- */
 
 static MlirAttribute getAttr(MlirOperation op, const char *name) {

@@ -28,7 +28,7 @@ static void countOp(MlirOperation op, void *u) {
     c->params++;
     c->paramElements += elems;
     if (cubeGetBoolAttr(op, "trainable", &trainable) && trainable) c->trainableElements += elems;
-  } else if (cubeIsOp(op, "checkpoint")) {
+  } else if (cubeIsCheckpoint(op)) {
     c->checkpoints++;
   } else if (cubeOpNameIs(op, "func.func")) {
     c->functions++;

@@ -21,7 +21,8 @@
 const char *const cubeKnownModuleTypes[] = {
     "LlamaForCausalLM", "LlamaModel", "ModuleList", "ModuleDict", "Embedding", "LlamaDecoderLayer",
     "LlamaAttention", "LlamaMLP", "LlamaRMSNorm", "LlamaRotaryEmbedding", "Linear", "SiLU",
-    "SiLUActivation", "Dropout", "Identity", "lora.Linear", "LoraModel", "PeftModelForCausalLM", NULL};
+    "SiLUActivation", "Dropout", "Identity", "lora.Linear", "LoraModel", "PeftModelForCausalLM",
+    "ParameterDict", NULL};
 
 bool cubeIsKnownModuleType(MlirStringRef type) {
   for (const char *const *k = cubeKnownModuleTypes; *k; ++k)
@@ -38,6 +39,7 @@ typedef struct {
 
 typedef struct {
   intptr_t from, to; /* func indices: a checkpoint inside func `from` calls func `to` */
+  MlirOperation call; /* the checkpoint */
 } Edge;
 
 typedef enum { TABLE_NONE, TABLE_BAD, TABLE_OK } TableState;
@@ -230,17 +232,10 @@ static void verifyTable(CubeVerifier *v) {
     v->oom = true;
     return;
   }
+  /* First the well-formed entries, sorted by path; then every entry's problems, in table order. */
   for (intptr_t i = 0; i < n; ++i) {
-    MlirAttribute e = mlirArrayAttrGetElement(t, i);
     MlirStringRef path, type;
-    if (!cubeScopeTableEntry(v->module, i, &path, &type)) {
-      cubeVerifyPrintAttr(e, text, sizeof text);
-      cubeVerifyEmit(v, v->module,
-                     "cube.modules entry #%ld must be a pair of strings [\"path\", \"ModuleType\"], got %s",
-                     (long)i, text);
-      continue;
-    }
-    v->entries[v->nEntries++] = (Keyed){path, type, i};
+    if (cubeScopeTableEntry(v->module, i, &path, &type)) v->entries[v->nEntries++] = (Keyed){path, type, i};
   }
   memcpy(v->sortedEntries, v->entries, (size_t)v->nEntries * sizeof *v->entries);
   qsort(v->sortedEntries, (size_t)v->nEntries, sizeof *v->sortedEntries, cmpKeyed);
@@ -250,8 +245,16 @@ static void verifyTable(CubeVerifier *v) {
     if (k != cubeKnownModuleTypes) strncat(known, ", ", sizeof known - strlen(known) - 1);
     strncat(known, *k, sizeof known - strlen(known) - 1);
   }
-  for (intptr_t i = 0; i < v->nEntries; ++i) {
-    const Keyed *e = &v->entries[i];
+  intptr_t next = 0; /* the next well-formed entry */
+  for (intptr_t i = 0; i < n; ++i) {
+    if (next >= v->nEntries || v->entries[next].index != i) {
+      cubeVerifyPrintAttr(mlirArrayAttrGetElement(t, i), text, sizeof text);
+      cubeVerifyEmit(v, v->module,
+                     "cube.modules entry #%ld must be a pair of strings [\"path\", \"ModuleType\"], got %s",
+                     (long)i, text);
+      continue;
+    }
+    const Keyed *e = &v->entries[next++];
     if (!cubeIsKnownModuleType(e->type))
       cubeVerifyEmit(v, v->module, "unknown module type '%.*s' for '%.*s' in cube.modules (known: %s)",
                      CUBE_SR(e->type), CUBE_SR(e->key), known);
@@ -270,6 +273,69 @@ static void verifyTable(CubeVerifier *v) {
 }
 
 /* Rule: an op's `cube.scope` is a string naming an entry of the table. */
+static intptr_t enclosingFunc(CubeVerifier *v, MlirOperation op);
+
+/* The `cube.instance_type` of func #f (an outlined recompute function), if it has one. */
+static bool instanceType(CubeVerifier *v, intptr_t f, MlirStringRef *type) {
+  if (f < 0) return false;
+  MlirAttribute t = mlirOperationGetAttributeByName(v->funcs[f], CUBE_STR("cube.instance_type"));
+  if (mlirAttributeIsNull(t) || !mlirAttributeIsAString(t)) return false;
+  *type = mlirStringAttrGetValue(t);
+  return true;
+}
+
+/* Rule: in a function outlined by cube-recompute (it carries cube.instance_type), scopes are relative to
+ * the instance: each checkpoint calling it, with scope P, must make P + "." + scope (or P for "") a table
+ * entry. */
+static void verifyRelativeScope(CubeVerifier *v, MlirOperation op, intptr_t f, MlirStringRef rel) {
+  MlirStringRef want;
+  instanceType(v, f, &want);
+  for (intptr_t e = 0; e < v->nEdges; ++e) {
+    if (v->edges[e].to != f) continue;
+    MlirStringRef base;
+    if (!cubeGetScope(v->edges[e].call, &base)) continue; /* reported at the checkpoint */
+    const Keyed *k = findFirst(v->sortedEntries, v->nEntries, base);
+    if (!k || !mlirStringRefEqual(k->type, want)) continue; /* reported at the checkpoint */
+    size_t n = base.length + (rel.length ? 1 + rel.length : 0);
+    char *full = malloc(n + 1);
+    if (!full) return;
+    memcpy(full, base.data, base.length);
+    if (rel.length) {
+      full[base.length] = '.';
+      memcpy(full + base.length + 1, rel.data, rel.length);
+    }
+    full[n] = 0;
+    if (!findFirst(v->sortedEntries, v->nEntries, mlirStringRefCreate(full, n))) {
+      char where[512];
+      cubeVerifyPrintLoc(mlirOperationGetLocation(v->edges[e].call), where, sizeof where);
+      cubeVerifyEmit(v, op, "relative scope '%.*s' under the checkpoint at %s (scope '%.*s') names '%.*s', "
+                     "which is not in the module's cube.modules table", CUBE_SR(rel), where, CUBE_SR(base),
+                     CUBE_MSG_STR, full);
+    }
+    free(full);
+  }
+}
+
+/* Rules of a checkpoint's own scope: it has one, naming an instance of its callee's cube.instance_type. */
+static void verifyCheckpointScope(CubeVerifier *v, MlirOperation op) {
+  intptr_t to = -1;
+  for (intptr_t e = 0; e < v->nEdges; ++e)
+    if (mlirOperationEqual(v->edges[e].call, op)) to = v->edges[e].to;
+  MlirStringRef want, path, type;
+  if (!instanceType(v, to, &want)) return; /* a checkpoint of a plain function: no scope rules */
+  if (!cubeGetScope(op, &path)) {
+    cubeVerifyEmit(v, op, "checkpoint of a function outlined from '%.*s' needs the instance path as cube.scope",
+                   CUBE_SR(want));
+    return;
+  }
+  const Keyed *k = v->table == TABLE_OK ? findFirst(v->sortedEntries, v->nEntries, path) : NULL;
+  if (!k) return; /* reported by verifyScope */
+  type = k->type;
+  if (!mlirStringRefEqual(type, want))
+    cubeVerifyEmit(v, op, "scope '%.*s' is a '%.*s' but the callee was outlined from a '%.*s'", CUBE_SR(path),
+                   CUBE_SR(type), CUBE_SR(want));
+}
+
 static void verifyScope(CubeVerifier *v, MlirOperation op) {
   MlirAttribute s = mlirOperationGetAttributeByName(op, CUBE_STR("cube.scope"));
   if (mlirAttributeIsNull(s)) return;
@@ -279,10 +345,18 @@ static void verifyScope(CubeVerifier *v, MlirOperation op) {
     cubeVerifyEmit(v, op, "cube.scope must be a string (an HF module path), got %s", text);
     return;
   }
-  MlirStringRef path = mlirStringAttrGetValue(s);
-  if (v->table == TABLE_NONE)
+  MlirStringRef path = mlirStringAttrGetValue(s), type;
+  if (v->table == TABLE_NONE) {
     cubeVerifyEmit(v, op, "has cube.scope '%.*s' but the module has no cube.modules table", CUBE_SR(path));
-  else if (v->table == TABLE_OK && !findFirst(v->sortedEntries, v->nEntries, path))
+    return;
+  }
+  if (v->table != TABLE_OK) return;
+  intptr_t f = enclosingFunc(v, op);
+  if (instanceType(v, f, &type)) {
+    verifyRelativeScope(v, op, f, path);
+    return;
+  }
+  if (!findFirst(v->sortedEntries, v->nEntries, path))
     cubeVerifyEmit(v, op, "scope '%.*s' is not in the module's cube.modules table", CUBE_SR(path));
 }
 
@@ -379,14 +453,14 @@ static intptr_t checkpointCallee(CubeVerifier *v, MlirOperation op) {
 static void collectEdges(CubeVerifier *v) {
   intptr_t cap = 0;
   for (intptr_t i = 0; i < v->nOps; ++i) {
-    if (!cubeIsOp(v->ops[i], "checkpoint")) continue;
+    if (!cubeIsCheckpoint(v->ops[i])) continue;
     intptr_t to = checkpointCallee(v, v->ops[i]), from = enclosingFunc(v, v->ops[i]);
     if (to < 0 || from < 0) continue;
     if (!grow((void **)&v->edges, &cap, v->nEdges + 1, sizeof *v->edges)) {
       v->oom = true;
       return;
     }
-    v->edges[v->nEdges++] = (Edge){from, to};
+    v->edges[v->nEdges++] = (Edge){from, to, v->ops[i]};
   }
 }
 
@@ -456,6 +530,17 @@ MlirLogicalResult cubeVerifyModule(MlirOperation module) {
       if (cubeIsCubeOp(op)) {
         cubeVerifyCubeOp(&v, op);
         if (cubeIsOp(op, "param")) verifyParamName(&v, i);
+      }
+      MlirAttribute mark = mlirOperationGetAttributeByName(op, CUBE_STR("cube.checkpoint"));
+      if (!mlirAttributeIsNull(mark)) {
+        if (!cubeOpNameIs(op, "func.call"))
+          cubeVerifyEmit(&v, op, "cube.checkpoint marks a func.call (a recomputed region), not this op");
+        else if (!mlirAttributeIsAUnit(mark))
+          cubeVerifyEmit(&v, op, "cube.checkpoint must be a unit attribute");
+        else {
+          cubeVerifyCheckpoint(&v, op);
+          verifyCheckpointScope(&v, op);
+        }
       }
       verifyScope(&v, op);
     }

@@ -18,6 +18,10 @@ void cubeVerifyEmit(CubeVerifier *v, MlirOperation op, const char *fmt, ...)
 /* Per-op rules of the cube op `op` (operand/result counts and types, attributes, shapes). */
 void cubeVerifyCubeOp(CubeVerifier *v, MlirOperation op);
 
+/* Rules of a checkpoint (a func.call marked cube.checkpoint): the callee is a func.func of the module with
+ * a body, its types match, and it does not lead back to the caller. */
+void cubeVerifyCheckpoint(CubeVerifier *v, MlirOperation op);
+
 /* Finds the module's top-level op whose `sym_name` is `name`. Returns its index among the module's
  * func.func ops (>= 0), -1 when no op has that name, -2 when the op is not a func.func (*other is set). */
 intptr_t cubeVerifyFindFunc(CubeVerifier *v, MlirStringRef name, MlirOperation *func, MlirOperation *other);

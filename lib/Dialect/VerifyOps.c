@@ -57,7 +57,8 @@ static Str dimsText(const int64_t *d, intptr_t n, MlirType elem) {
   if (!mlirTypeIsNull(elem)) cubeVerifyPrintType(elem, e, sizeof e);
   s.s[0] = 0;
   if (n == 0) {
-    snprintf(s.s, sizeof s.s, *e ? "tensor<%s>" : "a rank-0 shape", e);
+    if (*e) snprintf(s.s, sizeof s.s, "tensor<%s>", e);
+    else snprintf(s.s, sizeof s.s, "a rank-0 shape");
     return s;
   }
   for (intptr_t i = 0; i < n && off < sizeof s.s; ++i)
@@ -537,12 +538,12 @@ static void ruleSlice(CubeVerifier *v, MlirOperation op) {
 static void ruleConcat(CubeVerifier *v, MlirOperation op) {
   intptr_t n = mlirOperationGetNumOperands(op);
   MlirType x0 = opnd(op, 0), r = res(op, 0);
-  int64_t dim = getDim(v, op, x0, "operand #0 (inputs)");
+  int64_t dim = getDim(v, op, x0, "operand #0 (lhs)");
   bool ok = true;
   for (intptr_t i = 1; i < n; ++i) {
     MlirType x = opnd(op, i);
     if (rankOf(x) != rankOf(x0) || !mlirTypeEqual(elemOf(x), elemOf(x0))) {
-      emit(v, op, "operand #%ld is %s but operand #0 is %s (inputs need equal rank and element type)", (long)i,
+      emit(v, op, "operand #%ld is %s but operand #0 is %s (lhs and rhs need equal rank and element type)", (long)i,
            shapeText(x, true).s, shapeText(x0, true).s);
       ok = false;
       continue;
@@ -567,7 +568,7 @@ static void ruleConcat(CubeVerifier *v, MlirOperation op) {
   free(d);
 }
 
-static void ruleCheckpoint(CubeVerifier *v, MlirOperation op) {
+void cubeVerifyCheckpoint(CubeVerifier *v, MlirOperation op) {
   MlirAttribute c = attr(op, "callee");
   if (mlirAttributeIsNull(c)) {
     emit(v, op, "requires a symbol attribute 'callee' (e.g. @recompute_0)");
@@ -651,8 +652,7 @@ static const OpRule kRules[] = {
     {"attention", 3, 3, 1, 1, "3 operands (query, key, value)", {"query", "key", "value"}, ruleAttention},
     {"cross_entropy", 2, 2, 1, 1, "2 operands (logits, labels)", {"logits", "labels"}, ruleCrossEntropy},
     UNARY("reshape", ruleReshape), UNARY("transpose", ruleTranspose), UNARY("slice", ruleSlice),
-    {"concat", 1, -1, 1, 1, "at least 1 operand (inputs)", {"inputs"}, ruleConcat},
-    {"checkpoint", 0, -1, 0, -1, "any number of operands", {"inputs"}, ruleCheckpoint},
+    {"concat", 2, 2, 1, 1, "2 operands (lhs, rhs)", {"lhs", "rhs"}, ruleConcat},
 };
 
 static const char *operandName(const OpRule *r, intptr_t i) {

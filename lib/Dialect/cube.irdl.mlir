@@ -7,6 +7,9 @@
 //
 // Attributes that are optional (matmul's transpose flags, attention's scale, linear's bias operand is an
 // optional operand) are not listed here, because IRDL attributes are always required; Verify.c checks them.
+// A recomputed region is not an op of this dialect: it is a `func.call` marked with the unit attribute
+// `cube.checkpoint` (IRDL binds all operands of a variadic group to one type, and a call's operands
+// have many types); Verify.c checks its rules.
 // Ops print in MLIR's generic form: "cube.linear"(%x, %w) : (...) -> ...
 irdl.dialect @cube {
   // ---- parameters -------------------------------------------------------------------------------
@@ -190,23 +193,15 @@ irdl.dialect @cube {
     irdl.attributes {"offsets" = %off}
     irdl.results(out: %o)
   }
+  // Binary: IRDL (MLIR 22) binds every operand of a variadic group to one type, and concat's inputs differ
+  // in the concatenated dim. torch.cat of more tensors is a chain of cube.concat.
   irdl.operation @concat {
     %x = irdl.base "!builtin.tensor"
+    %y = irdl.base "!builtin.tensor"
     %o = irdl.base "!builtin.tensor"
     %d = irdl.base "#builtin.integer"
-    irdl.operands(inputs: variadic %x)
+    irdl.operands(lhs: %x, rhs: %y)
     irdl.attributes {"dim" = %d}
     irdl.results(out: %o)
-  }
-
-  // ---- structure --------------------------------------------------------------------------------
-  // A call of an outlined func.func whose activations are recomputed in the backward pass.
-  irdl.operation @checkpoint {
-    %x = irdl.base "!builtin.tensor"
-    %o = irdl.base "!builtin.tensor"
-    %callee = irdl.base "#builtin.symbol_ref"
-    irdl.operands(inputs: variadic %x)
-    irdl.attributes {"callee" = %callee}
-    irdl.results(outputs: variadic %o)
   }
 }

@@ -122,11 +122,10 @@ module attributes {cube.modules = [["", "LlamaForCausalLM"], ["model", "LlamaMod
     %3 = "cube.slice"(%x) {offsets = array<i64: 0, 0, 0>} : (tensor<2x8x32xf32>) -> tensor<2x7x32xf32>
     // CHECK: "cube.slice"(%{{.*}}) {offsets = array<i64: 0, 1>} : (tensor<2x8xi64>) -> tensor<2x7xi64>
     %4 = "cube.slice"(%ids) {offsets = array<i64: 0, 1>} : (tensor<2x8xi64>) -> tensor<2x7xi64>
-    // IRDL binds all operands of a variadic group to one type, so the inputs here are all equal.
-    // CHECK: "cube.concat"(%{{.*}}, %{{.*}}, %{{.*}}) {dim = 1 : i64} : (tensor<2x3xf16>, tensor<2x3xf16>, tensor<2x3xf16>) -> tensor<2x9xf16>
-    %5 = "cube.concat"(%a, %a, %a) {dim = 1} : (tensor<2x3xf16>, tensor<2x3xf16>, tensor<2x3xf16>) -> tensor<2x9xf16>
-    // CHECK: "cube.concat"(%{{.*}}) {dim = -2 : i64} : (tensor<2x3xf16>) -> tensor<2x3xf16>
-    %6 = "cube.concat"(%a) {dim = -2} : (tensor<2x3xf16>) -> tensor<2x3xf16>
+    // CHECK: "cube.concat"(%{{.*}}, %{{.*}}) {dim = 1 : i64} : (tensor<2x3xf16>, tensor<2x5xf16>) -> tensor<2x8xf16>
+    %5 = "cube.concat"(%a, %b) {dim = 1} : (tensor<2x3xf16>, tensor<2x5xf16>) -> tensor<2x8xf16>
+    // CHECK: "cube.concat"(%{{.*}}, %{{.*}}) {dim = -2 : i64} : (tensor<2x3xf16>, tensor<2x3xf16>) -> tensor<4x3xf16>
+    %6 = "cube.concat"(%a, %a) {dim = -2} : (tensor<2x3xf16>, tensor<2x3xf16>) -> tensor<4x3xf16>
     return
   }
 
@@ -141,8 +140,8 @@ module attributes {cube.modules = [["", "LlamaForCausalLM"], ["model", "LlamaMod
 
   // CHECK-LABEL: func.func @checkpointed
   func.func @checkpointed(%x: tensor<2x8x16xf32>, %y: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
-    // CHECK: "cube.checkpoint"(%{{.*}}, %{{.*}}) {callee = @recompute_0, cube.scope = "model.layers.0.mlp"} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>)
-    %r:2 = "cube.checkpoint"(%x, %y) {callee = @recompute_0, cube.scope = "model.layers.0.mlp"} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>)
+    // CHECK: call @recompute_0(%{{.*}}, %{{.*}}) {cube.checkpoint, cube.scope = "model.layers.0.mlp"} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>)
+    %r:2 = func.call @recompute_0(%x, %y) {cube.checkpoint, cube.scope = "model.layers.0.mlp"} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>)
     return %r#1 : tensor<2x8x16xf32>
   }
 }
