@@ -4,8 +4,8 @@
  *
  * Outlined functions (written by cube-recompute) are the module's func.func ops that carry
  * `cube.instance_type = "<ModuleType>"`; the ops inside them carry cube.scope relative to the instance
- * that a checkpoint (`func.call @f(...) {cube.checkpoint, cube.scope = "<instance path>"}`) calls them for. Every other func.func of the
- * module is a "forward" function whose scopes are absolute. */
+ * that a checkpoint (`func.call @f(...) {cube.checkpoint, cube.scope = "<instance path>"}`) calls them
+ * for. Every other func.func of the module is a "forward" function whose scopes are absolute. */
 #ifndef CUBE_REWRITE_H
 #define CUBE_REWRITE_H
 
@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-/* ---- a growable, always NUL-terminated string ----------------------------------------------------- */
+/* ---- a growable, always NUL-terminated string ---------------------------------------------------------- */
 
 typedef struct {
   char *s;
@@ -41,7 +41,7 @@ const char *cubeBufStr(const CubeBuf *b);
 char *cubeStrDupRef(MlirStringRef r);
 bool cubeRefEq(MlirStringRef a, const char *b);
 
-/* ---- scope paths ------------------------------------------------------------------------------------- */
+/* ---- scope paths --------------------------------------------------------------------------------------- */
 
 /* True when `scope` is `prefix` or lies below it (starts with prefix + "."); every scope lies below the
  * root "". *rel (optional) gets the part relative to prefix: "" for prefix itself, "x.y" for prefix.x.y. */
@@ -72,13 +72,14 @@ bool cubeIsOutlinedFunc(MlirOperation op);
 bool cubeFuncEntryBlock(MlirOperation func, MlirBlock *out);
 /* The module's top-level func.func named `name`, or a null op. */
 MlirOperation cubeLookupFunc(MlirOperation module, MlirStringRef name);
-/* ---- checkpoints: func.call marked cube.checkpoint (the one place that builds them) --------------------- */
+/* ---- checkpoints: func.call marked cube.checkpoint (the one place that builds them) -------------------- */
 
 /* cubeIsCheckpoint (a func.call marked cube.checkpoint) is in cube/Ops.h. */
 /* The callee symbol of a checkpoint (false when it is none or has no flat symbol `callee`). */
 bool cubeCheckpointCallee(MlirOperation checkpoint, MlirStringRef *name);
 /* Creates (does not insert) `outputs = func.call @callee(inputs) {cube.checkpoint, cube.scope = scope}`. */
-MlirOperation cubeBuildCheckpoint(MlirLocation loc, const char *callee, intptr_t nInputs, const MlirValue *inputs,
+MlirOperation cubeBuildCheckpoint(MlirLocation loc, const char *callee, intptr_t nInputs,
+                                  const MlirValue *inputs,
                                   intptr_t nOutputs, const MlirType *outputTypes, const char *scope);
 /* Points a checkpoint at another function. */
 void cubeSetCheckpointCallee(MlirOperation checkpoint, const char *callee);

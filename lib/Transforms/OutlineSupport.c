@@ -13,7 +13,7 @@
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 
-/* ---- strings ----------------------------------------------------------------------------------------- */
+/* ---- strings ------------------------------------------------------------------------------------------- */
 
 static bool bufReserve(CubeBuf *b, size_t extra) {
   if (b->oom) return false;
@@ -103,7 +103,7 @@ void cubeScopeJoin(MlirStringRef base, MlirStringRef rel, CubeBuf *out) {
   if (!out->s) cubeBufAppend(out, ""); /* never a NULL text */
 }
 
-/* ---- the scope table ------------------------------------------------------------------------------------ */
+/* ---- the scope table ----------------------------------------------------------------------------------- */
 
 CubeScopeEntry *cubeScopeTableRead(MlirOperation module, intptr_t *n) {
   *n = 0;
@@ -148,7 +148,7 @@ void cubeScopeTableFree(CubeScopeEntry *entries, intptr_t n) {
   free(entries);
 }
 
-/* ---- functions and symbols ------------------------------------------------------------------------------ */
+/* ---- functions and symbols ----------------------------------------------------------------------------- */
 
 MlirBlock cubeModuleBody(MlirOperation module) {
   if (mlirOperationIsNull(module) || mlirOperationGetNumRegions(module) < 1) return (MlirBlock){NULL};
@@ -181,12 +181,14 @@ MlirOperation cubeLookupFunc(MlirOperation module, MlirStringRef name) {
   return (MlirOperation){NULL};
 }
 
-MlirOperation cubeBuildCheckpoint(MlirLocation loc, const char *callee, intptr_t nInputs, const MlirValue *inputs,
+MlirOperation cubeBuildCheckpoint(MlirLocation loc, const char *callee, intptr_t nInputs,
+                                  const MlirValue *inputs,
                                   intptr_t nOutputs, const MlirType *outputTypes, const char *scope) {
   MlirContext ctx = mlirLocationGetContext(loc);
   /* A checkpoint is a func.call marked cube.checkpoint (see cube/Ops.h: IRDL cannot type a call). */
   MlirNamedAttribute attrs[3] = {
-      mlirNamedAttributeGet(mlirIdentifierGet(ctx, CUBE_STR("callee")), mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(callee))),
+      mlirNamedAttributeGet(mlirIdentifierGet(ctx, CUBE_STR("callee")),
+                            mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(callee))),
       cubeNamedStr(ctx, "cube.scope", scope),
       mlirNamedAttributeGet(mlirIdentifierGet(ctx, CUBE_STR("cube.checkpoint")), mlirUnitAttrGet(ctx)),
   };
@@ -199,7 +201,8 @@ MlirOperation cubeBuildCheckpoint(MlirLocation loc, const char *callee, intptr_t
 
 void cubeSetCheckpointCallee(MlirOperation checkpoint, const char *callee) {
   MlirContext ctx = mlirOperationGetContext(checkpoint);
-  mlirOperationSetAttributeByName(checkpoint, CUBE_STR("callee"), mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(callee)));
+  mlirOperationSetAttributeByName(checkpoint, CUBE_STR("callee"),
+                                  mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(callee)));
 }
 
 bool cubeCheckpointCallee(MlirOperation checkpoint, MlirStringRef *name) {
@@ -261,7 +264,7 @@ bool cubeFuncAppendArgs(MlirOperation func, intptr_t n, const MlirType *types, M
   return true;
 }
 
-/* ---- printing --------------------------------------------------------------------------------------------- */
+/* ---- printing ------------------------------------------------------------------------------------------ */
 
 static void printToBuf(MlirStringRef s, void *u) { cubeBufAppendRef(u, s); }
 
@@ -280,7 +283,7 @@ char *cubePrintOpLocal(MlirOperation op) {
   return b.s;
 }
 
-/* ---- hashing ---------------------------------------------------------------------------------------------- */
+/* ---- hashing ------------------------------------------------------------------------------------------- */
 
 uint64_t cubeFnv1a(uint64_t h, const void *data, size_t n) {
   const unsigned char *p = data;

@@ -6,10 +6,14 @@
 
 extern const CubePassInfo cubeVerifyPassInfo;
 extern const CubePassInfo cubeFreezePassInfo;
+extern const CubePassInfo cubeRecomputePassInfo;
+extern const CubePassInfo cubeLoraPassInfo;
 
 static const CubePassInfo *const kPasses[] = {
     &cubeVerifyPassInfo,
     &cubeFreezePassInfo,
+    &cubeRecomputePassInfo,
+    &cubeLoraPassInfo,
 };
 
 size_t cubePassCount(void) { return sizeof kPasses / sizeof kPasses[0]; }
