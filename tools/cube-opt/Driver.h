@@ -31,7 +31,8 @@ int cubeOptCapturedErrors(void);
 /* Adds the passes of a textual pipeline (`builtin.module(cube-verify,canonicalize,func.func(cse))`, or
  * a bare list `cube-verify,cse` which is taken as nested under builtin.module) to `pm`. Cube passes become
  * external passes, the rest goes to MLIR's own pipeline parser. Options that would make LLVM abort (GPU
- * chip/features) are checked first. On error prints a message and returns false. */
-bool cubeOptAddPipeline(MlirContext ctx, MlirPassManager pm, const char *pipeline);
+ * chip/features) are checked first. With verifyEach, cube-verify runs after every top-level element (the
+ * "debug mode" of --cube-verify-each). On error prints a message and returns false. */
+bool cubeOptAddPipeline(MlirContext ctx, MlirPassManager pm, const char *pipeline, bool verifyEach);
 
 #endif

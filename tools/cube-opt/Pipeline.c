@@ -17,6 +17,7 @@ typedef struct {
   const char *text; /* whole pipeline, for messages */
   const char *p, *end;
   MlirContext ctx;
+  bool verifyEach; /* add cube-verify after every element of the top-level list */
   char err[1024];
 } Parser;
 
@@ -224,6 +225,13 @@ static bool parseList(Parser *ps, MlirOpPassManager opm, const char *anchor, siz
   if (ps->p < ps->end && *ps->p == close) return true; /* empty list */
   for (;;) {
     if (!parseElement(ps, opm, anchor, anchorLen)) return false;
+    if (ps->verifyEach && !strcmp(anchor, "builtin.module") && anchorLen == strlen("builtin.module")) {
+      const CubePassInfo *verify = cubePassLookup("cube-verify", strlen("cube-verify"));
+      CubeOptionValue *vals = NULL;
+      char err[64];
+      if (verify && cubePassOptionsParse(verify, "", 0, &vals, err, sizeof err))
+        mlirOpPassManagerAddOwnedPass(opm, cubePassCreate(verify, vals));
+    }
     skipSpace(ps);
     if (ps->p < ps->end && *ps->p == ',') {
       ps->p++;
@@ -235,8 +243,9 @@ static bool parseList(Parser *ps, MlirOpPassManager opm, const char *anchor, siz
   }
 }
 
-bool cubeOptAddPipeline(MlirContext ctx, MlirPassManager pm, const char *pipeline) {
-  Parser ps = {.text = pipeline, .p = pipeline, .end = pipeline + strlen(pipeline), .ctx = ctx};
+bool cubeOptAddPipeline(MlirContext ctx, MlirPassManager pm, const char *pipeline, bool verifyEach) {
+  Parser ps = {.text = pipeline, .p = pipeline, .end = pipeline + strlen(pipeline), .ctx = ctx,
+               .verifyEach = verifyEach};
   MlirOpPassManager top = mlirPassManagerGetAsOpPassManager(pm);
   skipSpace(&ps);
   /* `builtin.module(...)` is the anchor of the top-level pass manager; a bare list means the same. */

@@ -24,7 +24,7 @@ typedef struct {
   const char *output; /* NULL or "-" = stdout */
   char *pipeline;     /* --pass-pipeline, or built from --<pass> flags */
   bool pipelineFlag, passFlags;
-  bool split, printAfterAll, generic, debugInfo, summary, dumpPtx, moduleTree;
+  bool split, printAfterAll, generic, debugInfo, summary, dumpPtx, moduleTree, verifyEach;
 } Options;
 
 static void usage(FILE *out) {
@@ -42,6 +42,7 @@ static void usage(FILE *out) {
           "                           --canonicalize='max-iterations=3'; repeatable, in order\n"
           "  --split-input-file       treat '// -----' lines as separators of independent inputs\n"
           "  --print-ir-after-all     print the IR to stderr after every pass\n"
+          "  --cube-verify-each       run cube-verify after every top-level pass (debug mode)\n"
           "  --mlir-print-op-generic  print every op in generic form\n"
           "  --mlir-print-debuginfo   print locations\n"
           "  --cube-summary           print a JSON summary (params, param_elements, trainable_elements,\n"
@@ -97,6 +98,8 @@ static int parseArgs(int argc, char **argv, Options *o) {
       o->generic = true;
     } else if (!strcmp(a, "--mlir-print-debuginfo")) {
       o->debugInfo = true;
+    } else if (!strcmp(a, "--cube-verify-each")) {
+      o->verifyEach = true;
     } else if (!strcmp(a, "--cube-summary")) {
       o->summary = true;
     } else if (!strcmp(a, "--cube-dump-ptx")) {
@@ -404,7 +407,7 @@ int main(int argc, char **argv) {
       mlirPassManagerEnableIRPrinting(pm, false, true, true, false, false, flags, mlirStringRefCreate(NULL, 0));
       mlirOpPrintingFlagsDestroy(flags);
     }
-    ok = cubeOptAddPipeline(ctx, pm, o.pipeline);
+    ok = cubeOptAddPipeline(ctx, pm, o.pipeline, o.verifyEach);
   }
   if (ok)
     ok = o.split ? processSplit(ctx, &o, pm, fileName, text, len, out)
