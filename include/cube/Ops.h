@@ -91,6 +91,12 @@ bool cubeScopeTableEntry(MlirOperation module, intptr_t i, MlirStringRef *path, 
 /* The module type of `path` in the table; false if the path is not there. */
 bool cubeScopeTableLookup(MlirOperation module, MlirStringRef path, MlirStringRef *type);
 
+/* ---- locations ---------------------------------------------------------------------------------- */
+
+/* The file, line and column of a location: directly, or the first file location inside a name, call-site
+ * or fused location. False when there is none (an unknown location). */
+bool cubeLocationFileLineCol(MlirLocation loc, MlirStringRef *file, unsigned *line, unsigned *col);
+
 /* ---- types -------------------------------------------------------------------------------------- */
 
 /* True for a ranked tensor with a static shape. */

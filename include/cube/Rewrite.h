@@ -37,6 +37,10 @@ void cubeBufFree(CubeBuf *b);
 /* The text ("" when nothing was appended). */
 const char *cubeBufStr(const CubeBuf *b);
 
+/* Grows the array *v (of elements of `elem` bytes, capacity *cap) to hold at least `need` elements,
+ * doubling; false when out of memory (the array is then unchanged). */
+bool cubeGrow(void **v, size_t *cap, size_t need, size_t elem);
+
 /* A malloc'ed NUL-terminated copy of a string ref (NULL when out of memory). */
 char *cubeStrDupRef(MlirStringRef r);
 bool cubeRefEq(MlirStringRef a, const char *b);

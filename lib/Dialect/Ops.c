@@ -225,6 +225,33 @@ bool cubeScopeTableLookup(MlirOperation module, MlirStringRef path, MlirStringRe
   return false;
 }
 
+/* ---- locations ---------------------------------------------------------------------------------- */
+
+static bool fileLoc(MlirLocation loc, MlirStringRef *file, unsigned *line, unsigned *col, int depth) {
+  if (depth > 8 || mlirLocationIsNull(loc)) return false;
+  if (mlirLocationIsAFileLineColRange(loc)) {
+    *file = mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(loc));
+    *line = (unsigned)mlirLocationFileLineColRangeGetStartLine(loc);
+    *col = (unsigned)mlirLocationFileLineColRangeGetStartColumn(loc);
+    return true;
+  }
+  if (mlirLocationIsAName(loc)) return fileLoc(mlirLocationNameGetChildLoc(loc), file, line, col, depth + 1);
+  if (mlirLocationIsACallSite(loc))
+    return fileLoc(mlirLocationCallSiteGetCallee(loc), file, line, col, depth + 1);
+  if (mlirLocationIsAFused(loc)) {
+    unsigned n = mlirLocationFusedGetNumLocations(loc);
+    MlirLocation locs[16];
+    if (n == 0 || n > 16) return false;
+    mlirLocationFusedGetLocations(loc, locs);
+    return fileLoc(locs[0], file, line, col, depth + 1);
+  }
+  return false;
+}
+
+bool cubeLocationFileLineCol(MlirLocation loc, MlirStringRef *file, unsigned *line, unsigned *col) {
+  return fileLoc(loc, file, line, col, 0);
+}
+
 /* ---- types -------------------------------------------------------------------------------------- */
 
 bool cubeIsStaticTensor(MlirType t) {

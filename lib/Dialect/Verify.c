@@ -113,32 +113,11 @@ void cubeVerifyPrintType(MlirType t, char *buf, size_t size) {
   finishSink(&k, buf, size);
 }
 
-static bool fileLoc(MlirLocation loc, MlirStringRef *file, unsigned *line, unsigned *col, int depth) {
-  if (depth > 8 || mlirLocationIsNull(loc)) return false;
-  if (mlirLocationIsAFileLineColRange(loc)) {
-    *file = mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(loc));
-    *line = (unsigned)mlirLocationFileLineColRangeGetStartLine(loc);
-    *col = (unsigned)mlirLocationFileLineColRangeGetStartColumn(loc);
-    return true;
-  }
-  if (mlirLocationIsAName(loc)) return fileLoc(mlirLocationNameGetChildLoc(loc), file, line, col, depth + 1);
-  if (mlirLocationIsACallSite(loc))
-    return fileLoc(mlirLocationCallSiteGetCallee(loc), file, line, col, depth + 1);
-  if (mlirLocationIsAFused(loc)) {
-    unsigned n = mlirLocationFusedGetNumLocations(loc);
-    MlirLocation locs[16];
-    if (n == 0 || n > 16) return false;
-    mlirLocationFusedGetLocations(loc, locs);
-    return fileLoc(locs[0], file, line, col, depth + 1);
-  }
-  return false;
-}
-
 void cubeVerifyPrintLoc(MlirLocation loc, char *buf, size_t size) {
   if (!size) return;
   MlirStringRef file;
   unsigned line, col;
-  if (fileLoc(loc, &file, &line, &col, 0)) {
+  if (cubeLocationFileLineCol(loc, &file, &line, &col)) {
     snprintf(buf, size, "%.*s:%u:%u", CUBE_SR(file), line, col);
     return;
   }

@@ -95,16 +95,6 @@ typedef struct {
   bool oom;
 } Lora;
 
-static bool grow(void **v, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return true;
-  size_t c = *cap ? *cap * 2 : 16;
-  while (c < need) c *= 2;
-  void *p = realloc(*v, c * elem);
-  if (!p) return false;
-  *v = p;
-  *cap = c;
-  return true;
-}
 
 static void emit(MlirOperation module, const char *msg) {
   mlirEmitError(mlirOperationGetLocation(module), msg);
@@ -122,7 +112,7 @@ static void collectLinear(MlirOperation op, void *u) {
   OpVec *v = u;
   MlirStringRef s;
   if (!cubeIsOp(op, "linear") || !cubeGetScope(op, &s)) return;
-  if (!grow((void **)&v->ops, &v->cap, v->n + 1, sizeof *v->ops)) {
+  if (!cubeGrow((void **)&v->ops, &v->cap, v->n + 1, sizeof *v->ops)) {
     v->oom = true;
     return;
   }
@@ -171,7 +161,7 @@ static OFunc *ofuncFor(Lora *l, MlirOperation func) {
   for (size_t i = 0; i < l->nFuncs; ++i)
     if (mlirOperationEqual(l->funcs[i]->func, func)) return l->funcs[i];
   OFunc *f = describeFunc(func);
-  if (!f || !grow((void **)&l->funcs, &l->capFuncs, l->nFuncs + 1, sizeof *l->funcs)) {
+  if (!f || !cubeGrow((void **)&l->funcs, &l->capFuncs, l->nFuncs + 1, sizeof *l->funcs)) {
     freeOFunc(f);
     l->oom = true;
     return NULL;
@@ -193,7 +183,7 @@ static void collect(Lora *l) {
     for (size_t i = 0; i < v.n && !v.oom; ++i) {
       MlirStringRef s;
       cubeGetScope(v.ops[i], &s);
-      if (!grow((void **)&l->flin, &l->capFlin, l->nFlin + 1, sizeof *l->flin)) {
+      if (!cubeGrow((void **)&l->flin, &l->capFlin, l->nFlin + 1, sizeof *l->flin)) {
         l->oom = true;
         break;
       }
@@ -209,7 +199,7 @@ static void collect(Lora *l) {
       MlirOperation f = cubeLookupFunc(l->module, callee);
       if (mlirOperationIsNull(f) || !cubeIsOutlinedFunc(f)) continue;
       OFunc *of = ofuncFor(l, f);
-      if (!of || !grow((void **)&l->calls, &l->capCalls, l->nCalls + 1, sizeof *l->calls)) {
+      if (!of || !cubeGrow((void **)&l->calls, &l->capCalls, l->nCalls + 1, sizeof *l->calls)) {
         l->oom = true;
         return;
       }

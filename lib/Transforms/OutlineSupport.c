@@ -65,6 +65,17 @@ void cubeBufFree(CubeBuf *b) {
 
 const char *cubeBufStr(const CubeBuf *b) { return b->s ? b->s : ""; }
 
+bool cubeGrow(void **v, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return true;
+  size_t c = *cap ? *cap * 2 : 16;
+  while (c < need) c *= 2;
+  void *p = realloc(*v, c * elem);
+  if (!p) return false;
+  *v = p;
+  *cap = c;
+  return true;
+}
+
 char *cubeStrDupRef(MlirStringRef r) {
   char *s = malloc(r.length + 1);
   if (!s) return NULL;

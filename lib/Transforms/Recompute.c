@@ -56,25 +56,15 @@ typedef struct {
   size_t n, cap;
 } ValList;
 
-static bool grow(void **v, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return true;
-  size_t c = *cap ? *cap * 2 : 16;
-  while (c < need) c *= 2;
-  void *p = realloc(*v, c * elem);
-  if (!p) return false;
-  *v = p;
-  *cap = c;
-  return true;
-}
 
 static bool opPush(OpList *l, MlirOperation op) {
-  if (!grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
+  if (!cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
   l->v[l->n++] = op;
   return true;
 }
 
 static bool valPush(ValList *l, MlirValue v) {
-  if (!grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
+  if (!cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
   l->v[l->n++] = v;
   return true;
 }
@@ -363,7 +353,7 @@ static bool outline(MlirOperation module, MlirStringRef path, const char *type, 
     snprintf(base, sizeof base, "recompute_%s", type);
     CubeBuf name = {0};
     cubeFreshSymbol(module, base, &name);
-    if (name.oom || !grow((void **)&made->v, &made->cap, made->n + 1, sizeof *made->v)) {
+    if (name.oom || !cubeGrow((void **)&made->v, &made->cap, made->n + 1, sizeof *made->v)) {
       cubeBufFree(&name);
       free(text);
       mlirOperationDestroy(func);
@@ -408,7 +398,7 @@ static void forwardBlocks(MlirOperation module, MlirBlock **blocks, size_t *n) {
        o = mlirOperationGetNextInBlock(o)) {
     MlirBlock b;
     if (cubeIsOutlinedFunc(o) || !cubeFuncEntryBlock(o, &b)) continue;
-    if (!grow((void **)blocks, &cap, *n + 1, sizeof **blocks)) return;
+    if (!cubeGrow((void **)blocks, &cap, *n + 1, sizeof **blocks)) return;
     (*blocks)[(*n)++] = b;
   }
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "Driver.h"
+#include "cube/Ops.h"
 #include "mlir-c/Diagnostics.h"
 
 static const char *gFileName = "-";
@@ -88,28 +89,6 @@ static void printExcerpt(unsigned line, unsigned col) {
   }
 }
 
-/* Finds a file:line:col inside a location (directly, or inside a name/callsite/fused location). */
-static bool fileLoc(MlirLocation loc, MlirStringRef *file, unsigned *line, unsigned *col, int depth) {
-  if (depth > 8 || mlirLocationIsNull(loc)) return false;
-  if (mlirLocationIsAFileLineColRange(loc)) {
-    *file = mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(loc));
-    *line = (unsigned)mlirLocationFileLineColRangeGetStartLine(loc);
-    *col = (unsigned)mlirLocationFileLineColRangeGetStartColumn(loc);
-    return true;
-  }
-  if (mlirLocationIsAName(loc)) return fileLoc(mlirLocationNameGetChildLoc(loc), file, line, col, depth + 1);
-  if (mlirLocationIsACallSite(loc))
-    return fileLoc(mlirLocationCallSiteGetCallee(loc), file, line, col, depth + 1);
-  if (mlirLocationIsAFused(loc)) {
-    unsigned n = mlirLocationFusedGetNumLocations(loc);
-    MlirLocation locs[16];
-    if (n == 0 || n > 16) return false;
-    mlirLocationFusedGetLocations(loc, locs);
-    return fileLoc(locs[0], file, line, col, depth + 1);
-  }
-  return false;
-}
-
 static void printOne(MlirDiagnostic d, bool isNote) {
   static const char *const sev[] = {"error", "warning", "note", "remark"};
   MlirDiagnosticSeverity s = mlirDiagnosticGetSeverity(d);
@@ -117,7 +96,7 @@ static void printOne(MlirDiagnostic d, bool isNote) {
   MlirStringRef file;
   unsigned line = 0, col = 0;
   bool ours = false;
-  if (fileLoc(loc, &file, &line, &col, 0)) {
+  if (cubeLocationFileLineCol(loc, &file, &line, &col)) {
     fprintf(sink(), "%.*s:%u:%u: ", (int)file.length, file.data, line, col);
     ours = file.length == strlen(gFileName) && memcmp(file.data, gFileName, file.length) == 0;
   } else {
