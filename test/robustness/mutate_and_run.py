@@ -22,6 +22,11 @@ FLAG_SETS = [
     ["--split-input-file"],
     ["--pass-pipeline=builtin.module(cube-verify,canonicalize,func.func(cse))"],
     ["--cube-freeze=patterns=*"],
+    ["--cube-recompute=modules=LlamaDecoderLayer", "--cube-verify"],
+    ["--cube-lora=rank=4 alpha=8 targets=q_proj,v_proj", "--cube-verify"],
+    ["--pass-pipeline=builtin.module(cube-recompute{modules=LlamaDecoderLayer,LlamaMLP},"
+     "cube-lora{rank=2 alpha=4 dropout=0.1 targets=q_proj,k_proj,v_proj,o_proj,gate_proj},cube-verify)"],
+    ["--cube-print-module-tree"],
 ]
 BAD_OUTPUT = ("LLVM ERROR", "Assertion", "PLEASE submit a bug report", "Stack dump", "UNREACHABLE")
 NUMBERS = ["0", "-1", "1", "3", "7", "-100", "1000000", "9223372036854775807", "-9223372036854775808",
