@@ -70,6 +70,9 @@ typedef enum { CUBE_ARG_BUFFER, CUBE_ARG_I64, CUBE_ARG_I32, CUBE_ARG_F32 } CubeA
 typedef struct {
   CubeArgKind kind;
   CubePlanRef ref; /* CUBE_ARG_BUFFER */
+  int64_t bytes;   /* CUBE_ARG_BUFFER: the optional "bytes" the kernel may access from ref; -1 if absent */
+  bool hasDType;   /* CUBE_ARG_BUFFER: the optional "dtype" of the kernel's parameter */
+  CubeDType dtype;
   int64_t i;       /* CUBE_ARG_I64, CUBE_ARG_I32 */
   double f;        /* CUBE_ARG_F32 */
 } CubePlanArg;

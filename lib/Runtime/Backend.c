@@ -1,0 +1,40 @@
+/* Backend selection and the checked entry points shared by the backends: every host<->arena transfer is
+ * bounds-checked here once, so the backends only move bytes. */
+#include "cube/Runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+  *out = NULL;
+  if (!strcmp(device, "cpu")) return cubeBackendOpenCpu(plan, out, err, errSize);
+  if (!strcmp(device, "cuda")) return cubeBackendOpenCuda(plan, out, err, errSize);
+  snprintf(err, errSize, "unknown device '%s' (expected cpu or cuda)", device);
+  return false;
+}
+
+bool cubeBackendWrite(CubeBackend *be, uint64_t offset, const void *src, uint64_t bytes, char *err, size_t errSize) {
+  if (!cubeRangeInside(offset, bytes, be->plan->arenaBytes)) {
+    snprintf(err, errSize, "write of %llu bytes at offset %llu is outside the arena (%llu bytes)",
+             (unsigned long long)bytes, (unsigned long long)offset, (unsigned long long)be->plan->arenaBytes);
+    return false;
+  }
+  return bytes == 0 || be->ops->write(be, offset, src, bytes, err, errSize);
+}
+
+bool cubeBackendRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes, char *err, size_t errSize) {
+  if (!cubeRangeInside(offset, bytes, be->plan->arenaBytes)) {
+    snprintf(err, errSize, "read of %llu bytes at offset %llu is outside the arena (%llu bytes)",
+             (unsigned long long)bytes, (unsigned long long)offset, (unsigned long long)be->plan->arenaBytes);
+    return false;
+  }
+  return bytes == 0 || be->ops->read(be, offset, dst, bytes, err, errSize);
+}
+
+bool cubeBackendRun(CubeBackend *be, char *err, size_t errSize) {
+  return be->ops->run(be, 0, be->plan->nSteps, err, errSize) && be->ops->sync(be, err, errSize);
+}
+
+void cubeBackendClose(CubeBackend *be) {
+  if (be) be->ops->close(be);
+}

@@ -1,0 +1,289 @@
+/* The CUDA backend, through the driver API loaded at run time (CudaDriver.c): cuInit, device 0's primary
+ * context, the artifact's PTX text JIT-compiled with cuModuleLoadDataEx (its error log in the message),
+ * cuModuleGetFunction for every kernel a `launch` step names (checked at load), one cuMemAlloc arena
+ * (zeroed), cuLaunchKernel per launch step with the step's grid, block, dynamic shared memory and
+ * arguments (buffers as CUdeviceptr arena + buffer.offset + arg.offset, scalars by value as typed),
+ * cuBLASLt for gemm steps (Cublas.c), cuMemcpyDtoDAsync for copies, all on the default stream in plan
+ * order. Every status is checked; a failure names the call, the step and CUDA's error name and text.
+ * CUBE_CUDA_SYNC=1 synchronises after every step so that a faulting kernel is named. */
+#include "cube/CudaApi.h"
+#include "cube/Runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef CUBE_HAVE_CUDA_HEADERS
+bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+  *out = NULL;
+  snprintf(err, errSize, "this build of cube has no CUDA backend (cuda.h and cublasLt.h were not found when it was "
+           "built; install the CUDA toolkit headers and rebuild)");
+  return false;
+}
+#else
+#include <errno.h>
+#include <stdlib.h>
+
+typedef struct {
+  CUfunction fn;
+  void **params;      /* kernelParams: pointers into values */
+  uint64_t *values;   /* one 8-byte slot per argument */
+  CubeCublasGemm *gemm;
+} CudaStep;
+
+typedef struct {
+  CubeCuda cu;
+  CUdevice dev;
+  CUcontext ctx;
+  bool ctxRetained;
+  CUmodule module;
+  CUdeviceptr alloc, base; /* base = alloc rounded up to the plan's alignment */
+  CubeCublas *cublas;
+  CudaStep *steps;
+  bool syncEachStep;
+} Cuda;
+
+static CUdeviceptr at(Cuda *c, const CubePlan *plan, const CubePlanRef *r) {
+  return c->base + plan->buffers[r->buffer].offset + r->offset;
+}
+
+static bool cudaWrite(CubeBackend *be, uint64_t offset, const void *src, uint64_t bytes, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  return cubeCudaCheck(&c->cu, c->cu.memcpyHtoD(c->base + offset, src, bytes), "cuMemcpyHtoD", err, errSize);
+}
+
+static bool cudaRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  return cubeCudaCheck(&c->cu, c->cu.memcpyDtoH(dst, c->base + offset, bytes), "cuMemcpyDtoH", err, errSize);
+}
+
+static bool cudaSync(CubeBackend *be, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  return cubeCudaCheck(&c->cu, c->cu.ctxSynchronize(), "cuCtxSynchronize (after the plan's steps)", err, errSize);
+}
+
+static bool cudaRun(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  const CubePlan *plan = be->plan;
+  char what[256];
+  for (size_t i = first; i < end && i < plan->nSteps; ++i) {
+    const CubePlanStep *s = &plan->steps[i];
+    CudaStep *cs = &c->steps[i];
+    bool ok = true;
+    switch (s->op) {
+    case CUBE_STEP_LAUNCH:
+      snprintf(what, sizeof what, "cuLaunchKernel of '%s' (steps[%zu])", s->kernel, i);
+      ok = cubeCudaCheck(&c->cu,
+                         c->cu.launchKernel(cs->fn, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
+                                            s->block[2], s->sharedBytes, NULL, cs->params, NULL),
+                         what, err, errSize);
+      break;
+    case CUBE_STEP_GEMM:
+      ok = cubeCublasRun(c->cublas, cs->gemm, err, errSize);
+      break;
+    case CUBE_STEP_COPY:
+      snprintf(what, sizeof what, "cuMemcpyDtoDAsync (steps[%zu])", i);
+      ok = s->bytes == 0 || cubeCudaCheck(&c->cu, c->cu.memcpyDtoDAsync(at(c, plan, &s->dst), at(c, plan, &s->src),
+                                                                        s->bytes, NULL), what, err, errSize);
+      break;
+    case CUBE_STEP_CALL:
+      snprintf(err, errSize, "%s: steps[%zu]: a call step cannot run on CUDA", plan->path, i);
+      return false;
+    }
+    if (ok && c->syncEachStep) {
+      snprintf(what, sizeof what, "cuCtxSynchronize after steps[%zu] (%s%s%s)", i, cubeStepOpName(s->op),
+               s->kernel ? " " : "", s->kernel ? s->kernel : "");
+      ok = cubeCudaCheck(&c->cu, c->cu.ctxSynchronize(), what, err, errSize);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static void cudaClose(CubeBackend *be) {
+  Cuda *c = be->impl;
+  if (c) {
+    if (c->steps)
+      for (size_t i = 0; i < be->plan->nSteps; ++i) {
+        free(c->steps[i].params);
+        free(c->steps[i].values);
+        cubeCublasGemmFree(c->cublas, c->steps[i].gemm);
+      }
+    free(c->steps);
+    cubeCublasClose(c->cublas);
+    if (c->module) c->cu.moduleUnload(c->module);
+    if (c->alloc) c->cu.memFree(c->alloc);
+    if (c->ctxRetained) c->cu.primaryCtxRelease(c->dev);
+    cubeCudaUnload(&c->cu);
+    free(c);
+  }
+  free(be);
+}
+
+static const CubeBackendOps kCudaOps = {"cuda", cudaWrite, cudaRead, cudaRun, cudaSync, cudaClose};
+
+/* Reads the whole PTX file, NUL-terminated as cuModuleLoadData wants. */
+static char *readText(const char *path, char *err, size_t errSize) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return snprintf(err, errSize, "%s: cannot open the kernels file: %s", path, strerror(errno)), NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
+    fclose(f);
+    free(text);
+    return snprintf(err, errSize, "%s: cannot read the kernels file", path), NULL;
+  }
+  fclose(f);
+  text[n] = 0;
+  return text;
+}
+
+/* Device 0, its primary context, and a check that the artifact's chip can run there. */
+static bool openDevice(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
+  int count = 0, major = 0, minor = 0;
+  char name[128] = "?";
+  if (!cubeCudaCheck(&c->cu, c->cu.init(0), "cuInit", err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.deviceGetCount(&count), "cuDeviceGetCount", err, errSize))
+    return false;
+  if (count < 1) return snprintf(err, errSize, "no CUDA device found (the driver reports 0 devices)"), false;
+  if (!cubeCudaCheck(&c->cu, c->cu.deviceGet(&c->dev, 0), "cuDeviceGet", err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.deviceGetName(name, sizeof name, c->dev), "cuDeviceGetName", err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, c->dev),
+                     "cuDeviceGetAttribute", err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.deviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, c->dev),
+                     "cuDeviceGetAttribute", err, errSize))
+    return false;
+  int chip = 0;
+  if (plan->chip && sscanf(plan->chip, "sm_%d", &chip) == 1 && chip > major * 10 + minor)
+    return snprintf(err, errSize, "%s: the artifact is compiled for %s, but device 0 (%s) is sm_%d%d", plan->path,
+                    plan->chip, name, major, minor), false;
+  if (!cubeCudaCheck(&c->cu, c->cu.primaryCtxRetain(&c->ctx, c->dev), "cuDevicePrimaryCtxRetain", err, errSize))
+    return false;
+  c->ctxRetained = true;
+  return cubeCudaCheck(&c->cu, c->cu.ctxSetCurrent(c->ctx), "cuCtxSetCurrent", err, errSize);
+}
+
+static bool loadModule(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
+  bool any = false;
+  for (size_t i = 0; i < plan->nSteps; ++i) any |= plan->steps[i].op == CUBE_STEP_LAUNCH;
+  if (!any) return true;
+  char *path = cubePlanKernelsPath(plan);
+  char *ptx = readText(path, err, errSize);
+  if (!ptx) {
+    free(path);
+    return false;
+  }
+  static char log[8192];
+  log[0] = 0;
+  CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[2] = {log, (void *)(uintptr_t)sizeof log};
+  char what[4096 + 512];
+  snprintf(what, sizeof what, "cuModuleLoadDataEx of %s", path);
+  CUresult r = c->cu.moduleLoadDataEx(&c->module, ptx, 2, opts, vals);
+  free(ptx);
+  bool ok = cubeCudaCheck(&c->cu, r, what, err, errSize);
+  if (!ok && log[0]) {
+    size_t used = strlen(err);
+    snprintf(err + used, errSize - used, "; the PTX JIT says: %s", log);
+  }
+  for (size_t i = 0; ok && i < plan->nSteps; ++i) {
+    const CubePlanStep *s = &plan->steps[i];
+    if (s->op != CUBE_STEP_LAUNCH) continue;
+    CUfunction fn;
+    r = c->cu.moduleGetFunction(&fn, c->module, s->kernel);
+    if (r != CUDA_SUCCESS) {
+      snprintf(what, sizeof what, "%s: kernel '%s' (steps[%zu] of %s) is not in the kernels file: cuModuleGetFunction",
+               path, s->kernel, i, plan->path);
+      ok = cubeCudaCheck(&c->cu, r, what, err, errSize);
+      break;
+    }
+    c->steps[i].fn = fn;
+    if (s->sharedBytes > 48 * 1024) {
+      snprintf(what, sizeof what, "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES=%u) of '%s'", s->sharedBytes,
+               s->kernel);
+      ok = cubeCudaCheck(&c->cu,
+                         c->cu.funcSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                (int)s->sharedBytes), what, err, errSize);
+    }
+  }
+  free(path);
+  return ok;
+}
+
+/* Kernel parameters and cuBLASLt descriptors of every step, for the arena's fixed addresses. */
+static bool prepareSteps(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
+  for (size_t i = 0; i < plan->nSteps; ++i) {
+    const CubePlanStep *s = &plan->steps[i];
+    CudaStep *cs = &c->steps[i];
+    if (s->op == CUBE_STEP_LAUNCH) {
+      cs->values = calloc(s->nArgs + 1, sizeof *cs->values);
+      cs->params = calloc(s->nArgs + 1, sizeof *cs->params);
+      for (size_t j = 0; j < s->nArgs; ++j) {
+        const CubePlanArg *a = &s->args[j];
+        void *slot = &cs->values[j];
+        if (a->kind == CUBE_ARG_BUFFER) {
+          CUdeviceptr p = at(c, plan, &a->ref);
+          memcpy(slot, &p, sizeof p);
+        } else if (a->kind == CUBE_ARG_I64) {
+          memcpy(slot, &a->i, sizeof a->i);
+        } else if (a->kind == CUBE_ARG_I32) {
+          int32_t v = (int32_t)a->i;
+          memcpy(slot, &v, sizeof v);
+        } else {
+          float v = (float)a->f;
+          memcpy(slot, &v, sizeof v);
+        }
+        cs->params[j] = slot;
+      }
+    } else if (s->op == CUBE_STEP_GEMM) {
+      if (!c->cublas && !cubeCublasOpen(&c->cu, &c->cublas, err, errSize)) return false;
+      if (!cubeCublasPrepare(c->cublas, plan, i, at(c, plan, &s->a), at(c, plan, &s->b), at(c, plan, &s->c),
+                             s->hasBias ? at(c, plan, &s->bias) : 0, &cs->gemm, err, errSize))
+        return false;
+    }
+  }
+  return true;
+}
+
+bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+  *out = NULL;
+  bool calls = false; /* a cpu plan of gemm and copy steps only also runs here (tests compare the two) */
+  for (size_t i = 0; i < plan->nSteps; ++i) calls |= plan->steps[i].op == CUBE_STEP_CALL;
+  if (calls) {
+    snprintf(err, errSize, "%s: the artifact was compiled for target %s; run it with --device %s", plan->path,
+             plan->target, plan->target);
+    return false;
+  }
+  CubeBackend *be = calloc(1, sizeof *be);
+  Cuda *c = calloc(1, sizeof *c);
+  be->ops = &kCudaOps;
+  be->plan = plan;
+  be->impl = c;
+  const char *sync = getenv("CUBE_CUDA_SYNC");
+  c->syncEachStep = sync && *sync && strcmp(sync, "0");
+  if (!cubeCudaLoad(&c->cu, err, errSize)) {
+    free(c);
+    free(be);
+    return false;
+  }
+  c->steps = calloc(plan->nSteps + 1, sizeof *c->steps);
+  uint64_t align = plan->alignment > 256 ? plan->alignment : 1;
+  uint64_t bytes = (plan->arenaBytes ? plan->arenaBytes : 1) + align - 1;
+  char what[128];
+  snprintf(what, sizeof what, "cuMemAlloc of the arena (%llu bytes)", (unsigned long long)bytes);
+  bool ok = openDevice(c, plan, err, errSize) && loadModule(c, plan, err, errSize) &&
+            cubeCudaCheck(&c->cu, c->cu.memAlloc(&c->alloc, bytes), what, err, errSize);
+  if (ok) {
+    c->base = (c->alloc + align - 1) / align * align;
+    ok = cubeCudaCheck(&c->cu, c->cu.memsetD8(c->alloc, 0, bytes), "cuMemsetD8 (zeroing the arena)", err, errSize) &&
+         prepareSteps(c, plan, err, errSize);
+  }
+  if (!ok) {
+    cudaClose(be);
+    return false;
+  }
+  *out = be;
+  return true;
+}
+#endif
