@@ -11,8 +11,8 @@ PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   # JSON (plan files, summaries, safetensors headers)
   libjansson-dev
-  # tests: lit runs on python3; the Python package is tested with pytest
-  python3 python3-pytest
+  # tests: lit runs on python3; the Python package is tested with pytest; numerics against PyTorch
+  python3 python3-pytest python3-numpy python3-torch
 )
 
 missing=()

@@ -8,12 +8,20 @@ extern const CubePassInfo cubeVerifyPassInfo;
 extern const CubePassInfo cubeFreezePassInfo;
 extern const CubePassInfo cubeRecomputePassInfo;
 extern const CubePassInfo cubeLoraPassInfo;
+extern const CubePassInfo cubePrepareForwardPassInfo;
+extern const CubePassInfo cubeGroupKernelsPassInfo;
+extern const CubePassInfo cubeLowerToLinalgPassInfo;
+extern const CubePassInfo cubeEmitPassInfo;
 
 static const CubePassInfo *const kPasses[] = {
     &cubeVerifyPassInfo,
     &cubeFreezePassInfo,
     &cubeRecomputePassInfo,
     &cubeLoraPassInfo,
+    &cubePrepareForwardPassInfo,
+    &cubeGroupKernelsPassInfo,
+    &cubeLowerToLinalgPassInfo,
+    &cubeEmitPassInfo,
 };
 
 size_t cubePassCount(void) { return sizeof kPasses / sizeof kPasses[0]; }

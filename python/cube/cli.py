@@ -13,6 +13,8 @@ def _parser():
     p = argparse.ArgumentParser(prog="cube", description="cube's Python front end: trace HF Llama models "
                                 "into the cube dialect and check weights against a traced module.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("compile", help="compile a traced module into an artifact for cube-run (see compile --help)",
+                   add_help=False)
 
     t = sub.add_parser("trace", help="emit the cube module of an HF Llama model",
                        description="Emit the cube module of LlamaForCausalLM's training forward pass "
@@ -135,6 +137,10 @@ def _check_weights(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "compile":  # the compile driver has its own parser (compile.py)
+        from . import compile as compile_cmd
+        return compile_cmd.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "trace":

@@ -1,0 +1,159 @@
+/* cube-emit{out=DIR target=cpu|cuda chip=sm_90 cuda-path= dump=false}: writes the artifact of a grouped,
+ * linalg-lowered module (docs/plan-format.md): kernels.so (cpu) or kernels.ptx (cuda), final.mlir (the module
+ * as it is here: @forward as steps, the kernels in linalg), then plan.json, each written atomically, the plan
+ * last (an older plan.json is removed first) so that a plan never names kernels that are not there. The
+ * module itself is left unchanged.
+ *
+ * Every option is checked before MLIR or LLVM sees it (an NVPTX chip without its PTX version aborts LLVM):
+ * an unknown target or chip, a target other than the one the module was grouped for, or an output directory
+ * that cannot be created or written is an error at the module, never a crash. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cube/Conversion.h"
+#include "cube/Ops.h"
+#include "cube/Passes.h"
+#include "cube/Rewrite.h"
+#include "mlir-c/Diagnostics.h"
+
+enum { OPT_OUT, OPT_TARGET, OPT_CHIP, OPT_CUDA_PATH, OPT_DUMP };
+
+static const CubePassOption kOptions[] = {
+    [OPT_OUT] = {"out", CUBE_OPT_STRING, "", "the artifact directory (created if missing)", 0, 0},
+    [OPT_TARGET] = {"target", CUBE_OPT_STRING, "", "cpu or cuda (default: the target cube-group-kernels used)", 0, 0},
+    [OPT_CHIP] = {"chip", CUBE_OPT_STRING, "sm_90", "CUDA chip for the PTX (target=cuda)", 0, 0},
+    [OPT_CUDA_PATH] = {"cuda-path", CUBE_OPT_STRING, "", "CUDA toolkit with nvvm/libdevice (default: $CUDA_HOME, "
+                       "$CUDA_PATH, /usr/local/cuda)", 0, 0},
+    [OPT_DUMP] = {"dump", CUBE_OPT_BOOL, "false", "also write kernels.lowered.mlir (LLVM dialect for cpu; the "
+                  "GPU launches and kernels before NVVM for cuda), for debugging", 0, 0},
+};
+
+static MlirLogicalResult failAt(MlirOperation at, const char *fmt, const char *a, const char *b) {
+  char msg[10240], line[9000];
+  snprintf(line, sizeof line, fmt, a, b);
+  snprintf(msg, sizeof msg, "cube-emit: %s", line);
+  mlirEmitError(mlirOperationGetLocation(at), msg);
+  return mlirLogicalResultFailure();
+}
+
+/* mkdir -p, then a check that the directory is writable. */
+static bool makeDir(const char *path, char *err, size_t n) {
+  char buf[4096];
+  if (strlen(path) >= sizeof buf) return snprintf(err, n, "the path is too long"), false;
+  strcpy(buf, path);
+  for (char *p = buf + 1; ; ++p) {
+    if (*p == '/' || !*p) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST) return snprintf(err, n, "cannot create '%s': %s", buf, strerror(errno)), false;
+      *p = c;
+      if (!c) break;
+    }
+  }
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return snprintf(err, n, "'%s' is not a directory", path), false;
+  if (access(path, W_OK) != 0) return snprintf(err, n, "'%s' is not writable: %s", path, strerror(errno)), false;
+  return true;
+}
+
+static void printTo(MlirStringRef s, void *u) { cubeBufAppendN(u, s.data, s.length); }
+
+static MlirWalkResult findCubeOp(MlirOperation op, void *u) {
+  if (!cubeIsCubeOp(op)) return MlirWalkResultAdvance;
+  *(bool *)u = true;
+  return MlirWalkResultInterrupt;
+}
+
+/* True when no kernel function still holds its cube op (cube-lower-to-linalg ran). */
+static bool kernelsLowered(MlirOperation module) {
+  MlirBlock body = cubeModuleBody(module);
+  bool found = false;
+  for (MlirOperation f = mlirBlockIsNull(body) ? (MlirOperation){NULL} : mlirBlockGetFirstOperation(body);
+       !mlirOperationIsNull(f) && !found; f = mlirOperationGetNextInBlock(f))
+    if (cubeIsKernelFunc(f)) mlirOperationWalk(f, findCubeOp, &found, MlirWalkPreOrder);
+  return !found;
+}
+
+static MlirLogicalResult runEmit(MlirOperation module, const CubeOptionValue *options) {
+  const char *out = options[OPT_OUT].s, *chip = options[OPT_CHIP].s;
+  char err[1024], tk[4096];
+  MlirStringRef grouped;
+  if (!out || !*out) return failAt(module, "needs out=DIR (the artifact directory)%s%s", "", "");
+  if (!cubeGetStrAttr(module, CUBE_ATTR_TARGET, &grouped))
+    return failAt(module, "the module is not grouped into kernels (run cube-prepare-forward, cube-group-kernels "
+                          "and cube-lower-to-linalg first)%s%s", "", "");
+  const char *want = options[OPT_TARGET].s && *options[OPT_TARGET].s ? options[OPT_TARGET].s : NULL;
+  char groupedText[16];
+  snprintf(groupedText, sizeof groupedText, "%.*s", (int)grouped.length, grouped.data);
+  CubeTarget target;
+  if (!cubeParseTarget(want ? want : groupedText, &target, err, sizeof err)) return failAt(module, "%s%s", err, "");
+  if (want && strcmp(want, groupedText))
+    return failAt(module, "target=%s, but the module was grouped for target=%s (cube-group-kernels)", want, groupedText);
+  int ptx = 0;
+  const char *toolkit = NULL;
+  if (target == CUBE_TARGET_CUDA) {
+    if (!cubeCudaChipCheck(chip, &ptx, err, sizeof err)) return failAt(module, "%s%s", err, "");
+    toolkit = cubeCudaToolkit(options[OPT_CUDA_PATH].s, tk, sizeof tk);
+    if (options[OPT_CUDA_PATH].s && *options[OPT_CUDA_PATH].s && !toolkit)
+      return failAt(module, "cuda-path=%s has no nvvm/libdevice/libdevice.10.bc%s", options[OPT_CUDA_PATH].s, "");
+  }
+  if (!kernelsLowered(module))
+    return failAt(module, "the kernels are not lowered to linalg yet (run cube-lower-to-linalg first)%s%s", "", "");
+  if (!makeDir(out, err, sizeof err)) return failAt(module, "%s%s", err, "");
+  /* A failed run must not leave an older plan.json next to new kernels. */
+  char stale[4200];
+  snprintf(stale, sizeof stale, "%s/plan.json", out);
+  if (remove(stale) != 0 && errno != ENOENT) return failAt(module, "cannot replace '%s': %s", stale, strerror(errno));
+
+  CubeBuf text = {0};
+  mlirOperationPrint(module, printTo, &text);
+  cubeBufAppend(&text, "\n");
+  MlirModule km = cubeBufferizeKernels(module);
+  if (mlirModuleIsNull(km)) {
+    cubeBufFree(&text);
+    return mlirLogicalResultFailure();
+  }
+  bool ok = true;
+  CubeLaunchList launches = {0};
+  CubeBuf dump = {0};
+  CubeBuf *dumpTo = options[OPT_DUMP].b ? &dump : NULL;
+  if (target == CUBE_TARGET_CPU) {
+    ok = cubeLowerKernelsCpu(km, module, out, "kernels.so", dumpTo);
+  } else {
+    char *ptxText = cubeLowerKernelsCuda(km, module, chip, ptx, toolkit, &launches, dumpTo);
+    ok = ptxText != NULL;
+    if (ok && !cubeWriteFileAtomic(out, "kernels.ptx", ptxText, strlen(ptxText), err, sizeof err)) {
+      failAt(module, "%s%s", err, "");
+      ok = false;
+    }
+    free(ptxText);
+  }
+  mlirModuleDestroy(km);
+  if (ok && dumpTo && !cubeWriteFileAtomic(out, "kernels.lowered.mlir", cubeBufStr(&dump), dump.len, err, sizeof err)) {
+    failAt(module, "%s%s", err, "");
+    ok = false;
+  }
+  cubeBufFree(&dump);
+  char *plan = ok ? cubePlanJson(module, target, chip, &launches) : NULL;
+  cubeLaunchListFree(&launches);
+  ok = plan && cubeWriteFileAtomic(out, "final.mlir", cubeBufStr(&text), text.len, err, sizeof err);
+  cubeBufFree(&text);
+  if (!plan) return mlirLogicalResultFailure();
+  if (ok) ok = cubeWriteFileAtomic(out, "plan.json", plan, strlen(plan), err, sizeof err);
+  free(plan);
+  if (!ok) return failAt(module, "%s%s", err, "");
+  return mlirLogicalResultSuccess();
+}
+
+const CubePassInfo cubeEmitPassInfo = {
+    .argument = "cube-emit",
+    .description = "Write the artifact (plan.json, kernels.so or kernels.ptx, final.mlir) of a grouped module",
+    .anchor = "builtin.module",
+    .options = kOptions,
+    .nOptions = sizeof kOptions / sizeof kOptions[0],
+    .run = runEmit,
+};

@@ -1,0 +1,219 @@
+/* cube-group-kernels{target=cpu|cuda}: the explicit kernel-grouping step of codegen (docs/codegen.md).
+ *
+ * Every compute op of @forward is outlined into its own kernel function, in destination-passing style:
+ *   func.func private @k<N>_<op>(inputs..., scratch..., out) -> out
+ *       attributes {cube.kernel = "cube.<op>", cube.kernel_inputs = I, cube.kernel_scratch = S}
+ * and replaced in @forward by `tensor.empty` for the scratch and out buffers and a
+ * `func.call @k<N>_<op>(...) {cube.op, cube.scope}` (one step of the plan). One kernel per op for now:
+ * fusion will group several ops into one function here. cube.param stays; cube.reshape stays (a buffer
+ * alias, no kernel); on target=cuda cube.linear/cube.matmul stay too, marked `cube.gemm` (cuBLASLt steps),
+ * while on target=cpu they are kernels. The scratch each kernel needs comes from the per-op table
+ * (lib/Conversion/KernelSpecs.c) shared with cube-lower-to-linalg. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cube/Conversion.h"
+#include "cube/KernelGen.h"
+#include "cube/Ops.h"
+#include "cube/Passes.h"
+#include "cube/Rewrite.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
+#include "mlir-c/Diagnostics.h"
+
+enum { OPT_TARGET };
+
+static const CubePassOption kOptions[] = {
+    [OPT_TARGET] = {"target", CUBE_OPT_STRING, "cpu", "cpu (linear/matmul are kernels) or cuda (they are GEMM steps)", 0, 0},
+};
+
+static MlirNamedAttribute named(MlirContext ctx, const char *name, MlirAttribute a) {
+  return mlirNamedAttributeGet(mlirIdentifierGet(ctx, CUBE_STR(name)), a);
+}
+
+static MlirOperation buildEmpty(MlirLocation loc, MlirType t) {
+  MlirOperationState st = mlirOperationStateGet(CUBE_STR("tensor.empty"), loc);
+  mlirOperationStateAddResults(&st, 1, &t);
+  return mlirOperationCreate(&st);
+}
+
+/* The kernel function: entry block args (types), the op cloned into it on its inputs, and a return. */
+static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nIn, intptr_t nScratch,
+                                 const MlirType *types) {
+  MlirContext ctx = mlirOperationGetContext(op);
+  MlirLocation loc = mlirOperationGetLocation(op);
+  intptr_t nArgs = nIn + nScratch + 1;
+  MlirType out = types[nArgs - 1];
+  MlirLocation *locs = malloc(sizeof *locs * (size_t)nArgs);
+  for (intptr_t i = 0; i < nArgs; ++i) locs[i] = loc;
+  MlirBlock block = mlirBlockCreate(nArgs, types, locs);
+  free(locs);
+  MlirOperation body = mlirOperationClone(op);
+  for (intptr_t i = 0; i < nIn; ++i) mlirOperationSetOperand(body, i, mlirBlockGetArgument(block, i));
+  mlirBlockAppendOwnedOperation(block, body);
+  MlirOperationState rs = mlirOperationStateGet(CUBE_STR("func.return"), loc);
+  MlirValue r = mlirOperationGetResult(body, 0);
+  mlirOperationStateAddOperands(&rs, 1, &r);
+  mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
+  MlirRegion region = mlirRegionCreate();
+  mlirRegionAppendOwnedBlock(region, block);
+
+  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
+  MlirNamedAttribute attrs[6] = {
+      named(ctx, "sym_name", mlirStringAttrGet(ctx, CUBE_STR(name))),
+      named(ctx, "function_type", mlirTypeAttrGet(mlirFunctionTypeGet(ctx, nArgs, types, 1, &out))),
+      named(ctx, "sym_visibility", mlirStringAttrGet(ctx, CUBE_STR("private"))),
+      named(ctx, CUBE_ATTR_KERNEL, mlirStringAttrGet(ctx, opName)),
+      cubeNamedI64(ctx, CUBE_ATTR_KERNEL_INPUTS, nIn),
+      cubeNamedI64(ctx, CUBE_ATTR_KERNEL_SCRATCH, nScratch),
+  };
+  MlirOperationState fs = mlirOperationStateGet(CUBE_STR("func.func"), loc);
+  mlirOperationStateAddAttributes(&fs, 6, attrs);
+  mlirOperationStateAddOwnedRegions(&fs, 1, &region);
+  return mlirOperationCreate(&fs);
+}
+
+typedef struct {
+  MlirOperation module, forward, lastFunc;
+  CubeTarget target;
+  int count;
+  bool failed;
+} Group;
+
+static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
+  MlirContext ctx = mlirOperationGetContext(op);
+  MlirLocation loc = mlirOperationGetLocation(op);
+  if (mlirOperationGetNumResults(op) != 1) {
+    mlirEmitError(loc, "cube-group-kernels: expected an op with one result");
+    return false;
+  }
+  intptr_t nIn = mlirOperationGetNumOperands(op);
+  MlirType scratch[6];
+  intptr_t nScratch = spec->scratch(op, scratch);
+  MlirType types[12];
+  if (nIn + nScratch + 1 > 12) {
+    mlirEmitError(loc, "cube-group-kernels: too many kernel arguments");
+    return false;
+  }
+  for (intptr_t i = 0; i < nIn; ++i) types[i] = mlirValueGetType(mlirOperationGetOperand(op, i));
+  for (intptr_t i = 0; i < nScratch; ++i) types[nIn + i] = scratch[i];
+  types[nIn + nScratch] = mlirValueGetType(mlirOperationGetResult(op, 0));
+
+  char base[128];
+  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
+  snprintf(base, sizeof base, "k%d_%.*s", g->count++, (int)opName.length - 5, opName.data + 5);
+  CubeBuf name = {0};
+  cubeFreshSymbol(g->module, base, &name);
+  MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, types);
+  mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
+  g->lastFunc = fn;
+
+  MlirValue args[12];
+  for (intptr_t i = 0; i < nIn; ++i) args[i] = mlirOperationGetOperand(op, i);
+  for (intptr_t i = 0; i < nScratch + 1; ++i)
+    args[nIn + i] = mlirOperationGetResult(cubeInsertBefore(op, buildEmpty(loc, types[nIn + i])), 0);
+  MlirStringRef scope;
+  bool hasScope = cubeGetScope(op, &scope);
+  MlirNamedAttribute attrs[3] = {
+      named(ctx, "callee", mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(cubeBufStr(&name)))),
+      named(ctx, CUBE_ATTR_STEP_OP, mlirStringAttrGet(ctx, opName)),
+      named(ctx, "cube.scope", hasScope ? mlirStringAttrGet(ctx, scope) : mlirStringAttrGet(ctx, CUBE_STR(""))),
+  };
+  MlirOperationState cs = mlirOperationStateGet(CUBE_STR("func.call"), loc);
+  mlirOperationStateAddOperands(&cs, nIn + nScratch + 1, args);
+  mlirOperationStateAddResults(&cs, 1, &types[nIn + nScratch]);
+  mlirOperationStateAddAttributes(&cs, hasScope ? 3 : 2, attrs);
+  MlirOperation call = cubeInsertBefore(op, mlirOperationCreate(&cs));
+  mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetResult(call, 0));
+  mlirOperationDestroy(op);
+  cubeBufFree(&name);
+  return true;
+}
+
+static bool groupOp(Group *g, MlirOperation op) {
+  MlirLocation loc = mlirOperationGetLocation(op);
+  char msg[512];
+  if (cubeOpNameIs(op, "func.return") || cubeIsOp(op, "param") || cubeIsOp(op, "reshape")) return true;
+  if (cubeIsCheckpoint(op) || cubeIsOp(op, "dropout")) {
+    mlirEmitError(loc, "cube-group-kernels: @forward still has checkpoints or dropout; run cube-prepare-forward first");
+    return false;
+  }
+  const KernelSpec *spec = cubeIsCubeOp(op) ? cubeKernelSpecFor(op) : NULL;
+  if (spec && mlirOperationGetNumResults(op) == 1) {
+    /* Zero-sized tensors: an empty result needs no kernel (its buffer is never read); an empty operand of
+     * a non-empty result is not supported (bare-pointer memrefs with a zero dim do not lower). */
+    MlirType rt = mlirValueGetType(mlirOperationGetResult(op, 0));
+    bool emptyOperand = false;
+    for (intptr_t i = 0; i < mlirOperationGetNumOperands(op); ++i)
+      emptyOperand |= kgNumElements(mlirValueGetType(mlirOperationGetOperand(op, i))) == 0;
+    if (cubeIsStaticTensor(rt) && kgNumElements(rt) == 0) {
+      MlirOperation e = cubeInsertBefore(op, buildEmpty(loc, rt));
+      mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetResult(e, 0));
+      mlirOperationDestroy(op);
+      return true;
+    }
+    if (emptyOperand) {
+      MlirStringRef n = mlirIdentifierStr(mlirOperationGetName(op));
+      snprintf(msg, sizeof msg, "cube-group-kernels: '%.*s' has an operand with no elements but a result with "
+               "some; zero-sized operands are not supported", (int)n.length, n.data);
+      mlirEmitError(loc, msg);
+      return false;
+    }
+  }
+  if (spec && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul")) && g->target == CUBE_TARGET_CUDA) {
+    mlirOperationSetAttributeByName(op, CUBE_STR(CUBE_ATTR_GEMM), mlirUnitAttrGet(mlirOperationGetContext(op)));
+    return true;
+  }
+  if (!spec) {
+    MlirStringRef n = mlirIdentifierStr(mlirOperationGetName(op));
+    snprintf(msg, sizeof msg, "cube-group-kernels: no kernel for '%.*s' in @forward (already grouped?)",
+             (int)n.length, n.data);
+    mlirEmitError(loc, msg);
+    return false;
+  }
+  return outline(g, op, spec);
+}
+
+static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *options) {
+  char err[512];
+  Group g = {.module = module};
+  if (!cubeParseTarget(options[OPT_TARGET].s, &g.target, err, sizeof err)) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);
+    mlirEmitError(mlirOperationGetLocation(module), msg);
+    return mlirLogicalResultFailure();
+  }
+  g.forward = cubeFindForward(module, err, sizeof err);
+  if (mlirOperationIsNull(g.forward)) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);
+    mlirEmitError(mlirOperationGetLocation(module), msg);
+    return mlirLogicalResultFailure();
+  }
+  if (cubeHasAttr(module, CUBE_ATTR_TARGET)) {
+    mlirEmitError(mlirOperationGetLocation(module), "cube-group-kernels: the module is already grouped");
+    return mlirLogicalResultFailure();
+  }
+  g.lastFunc = g.forward;
+  MlirBlock entry;
+  cubeFuncEntryBlock(g.forward, &entry);
+  bool ok = true;
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
+    MlirOperation next = mlirOperationGetNextInBlock(op);
+    ok = groupOp(&g, op) && ok;
+    op = next;
+  }
+  if (!ok) return mlirLogicalResultFailure();
+  cubeSetStrAttr(module, CUBE_ATTR_TARGET, g.target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
+  return mlirLogicalResultSuccess();
+}
+
+const CubePassInfo cubeGroupKernelsPassInfo = {
+    .argument = "cube-group-kernels",
+    .description = "Outline every compute op of @forward into a kernel function (one per op); GEMMs on cuda",
+    .anchor = "builtin.module",
+    .options = kOptions,
+    .nOptions = sizeof kOptions / sizeof kOptions[0],
+    .run = runGroup,
+};

@@ -1,0 +1,54 @@
+/* Kernels of the elementwise ops (add, sub, mul, div, neg, silu, exp, rsqrt, scale, cast): one 1-D
+ * linalg.generic over the flat tensors, computed in f32 (bf16/f16 extended on load, rounded on store), with
+ * PyTorch's formulas: silu(x) = x / (1 + exp(-x)), rsqrt(x) = 1 / sqrt(x) (math.rsqrt), scale multiplies by
+ * the factor rounded to f32 as PyTorch does with a Python scalar. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cube/KernelGen.h"
+#include "cube/Ops.h"
+
+bool kgenElementwise(KGen *g, MlirOperation op, const KArgs *a) {
+  KOperand ins[2];
+  for (int i = 0; i < a->nIn; ++i) {
+    char name[16];
+    snprintf(name, sizeof name, "%%in%d", i);
+    ins[i] = (KOperand){kgFlat(g, name, a->in[i]), "d0"};
+  }
+  KOperand out = {kgFlat(g, "%out", a->out), "d0"};
+  KBody k = {.g = g};
+  KVal x = kbToF32(&k, kbArg("%bi0"), ins[0].t.elt), r;
+  if (a->nIn == 2) {
+    KVal y = kbToF32(&k, kbArg("%bi1"), ins[1].t.elt);
+    const char *fn = cubeIsOp(op, "add") ? "addf" : cubeIsOp(op, "sub") ? "subf" : cubeIsOp(op, "mul") ? "mulf" : "divf";
+    r = kbOp(&k, "arith.%s %s, %s : f32", fn, x.s, y.s);
+  } else if (cubeIsOp(op, "neg")) {
+    r = kbOp(&k, "arith.negf %s : f32", x.s);
+  } else if (cubeIsOp(op, "exp")) {
+    r = kbOp(&k, "math.exp %s : f32", x.s);
+  } else if (cubeIsOp(op, "rsqrt")) {
+    r = kbOp(&k, "math.rsqrt %s : f32", x.s);
+  } else if (cubeIsOp(op, "silu")) {
+    KVal n = kbOp(&k, "arith.negf %s : f32", x.s);
+    KVal e = kbOp(&k, "math.exp %s : f32", n.s);
+    KVal one = kbF32(&k, 1.0f);
+    KVal d = kbOp(&k, "arith.addf %s, %s : f32", one.s, e.s);
+    r = kbOp(&k, "arith.divf %s, %s : f32", x.s, d.s);
+  } else if (cubeIsOp(op, "scale")) {
+    double f = 1.0;
+    cubeGetF64Attr(op, "factor", &f);
+    KVal c = kbF32(&k, (float)f);
+    r = kbOp(&k, "arith.mulf %s, %s : f32", x.s, c.s);
+  } else if (cubeIsOp(op, "cast")) {
+    r = x;
+  } else {
+    snprintf(g->err, sizeof g->err, "not an elementwise op");
+    cubeBufFree(&k.b);
+    return false;
+  }
+  KVal y = kbFromF32(&k, r, out.t.elt);
+  KFlat res;
+  kgGeneric(g, 1, a->nIn, ins, 1, &out, &k, &y, &res);
+  kgReturn(g, res, a->out);
+  return true;
+}

@@ -1,0 +1,500 @@
+/* plan.json (docs/plan-format.md) from the grouped @forward: one buffer per value (inputs, params,
+ * activations, scratch, outputs; reshapes are aliases), laid out one after another in one arena (256-byte
+ * aligned, no reuse yet: liveness planning comes later), the parameter table, and the steps in program
+ * order: `call` (cpu) or `launch` (cuda, one per GPU kernel of the kernel function) for each kernel call,
+ * `gemm` for GEMM-marked linear/matmul, `copy` when a returned value is not a buffer of its own.
+ *
+ * Names: the model signature (integer ids [and labels] -> rank-0 f32 loss) gives input_ids, labels, loss;
+ * any other function gives arg<i> and result<i>. Params are p<i>, activations and scratch t<i> / s<i>. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cube/Conversion.h"
+#include "cube/KernelGen.h"
+#include "cube/Ops.h"
+#include "cube/Rewrite.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
+#include "mlir-c/Diagnostics.h"
+
+#define ALIGN 256
+
+typedef struct {
+  char name[64];
+  const char *kind;
+  char dtype[8];
+  MlirType type;
+  int64_t bytes, offset;
+  int aliasOf; /* -1 */
+} Buf;
+
+typedef struct {
+  const void *key;
+  int buf;
+} ValBuf;
+
+typedef struct {
+  Buf *bufs;
+  size_t nBufs, capBufs;
+  ValBuf *vals;
+  size_t nVals, capVals;
+  int64_t arena;
+  int next, nParams;
+  json_t *params, *steps, *outputs;
+  MlirValue *rets;
+  intptr_t nRets;
+  bool *retDone;
+  bool model;
+  CubeTarget target;
+  const CubeLaunchList *launches;
+  MlirOperation module;
+  bool failed;
+} Plan;
+
+static void fail(Plan *p, MlirOperation at, const char *msg) {
+  char m[1024];
+  snprintf(m, sizeof m, "cube-emit: %s", msg);
+  mlirEmitError(mlirOperationGetLocation(at), m);
+  p->failed = true;
+}
+
+static int64_t eltBytes(const char *dtype) {
+  return !strcmp(dtype, "f32") || !strcmp(dtype, "i32") ? 4 : !strcmp(dtype, "i64") ? 8 : 2;
+}
+
+static int findBuf(Plan *p, MlirValue v) {
+  for (size_t i = p->nVals; i-- > 0;)
+    if (p->vals[i].key == v.ptr) return p->vals[i].buf;
+  return -1;
+}
+
+static void bind(Plan *p, MlirValue v, int b) {
+  if (p->nVals == p->capVals) {
+    size_t cap = p->capVals ? 2 * p->capVals : 64;
+    ValBuf *vals = realloc(p->vals, cap * sizeof *vals);
+    if (!vals) {
+      p->failed = true;
+      return;
+    }
+    p->vals = vals;
+    p->capVals = cap;
+  }
+  p->vals[p->nVals++] = (ValBuf){v.ptr, b};
+}
+
+/* A new buffer for a value of type t (alias of `alias` when >= 0). Returns its index or -1. */
+static int newBuf(Plan *p, MlirOperation at, MlirType t, const char *kind, const char *name, int alias) {
+  char dtype[8];
+  if (!mlirTypeIsARankedTensor(t) || !mlirShapedTypeHasStaticShape(t) ||
+      !kgEltName(mlirShapedTypeGetElementType(t), dtype, sizeof dtype)) {
+    fail(p, at, "a value is not a static tensor of f32, bf16, f16, i32 or i64");
+    return -1;
+  }
+  if (p->nBufs == p->capBufs) {
+    size_t cap = p->capBufs ? 2 * p->capBufs : 64;
+    Buf *bufs = realloc(p->bufs, cap * sizeof *bufs);
+    if (!bufs) {
+      fail(p, at, "out of memory");
+      return -1;
+    }
+    p->bufs = bufs;
+    p->capBufs = cap;
+  }
+  Buf *b = &p->bufs[p->nBufs];
+  memset(b, 0, sizeof *b);
+  snprintf(b->name, sizeof b->name, "%s", name);
+  b->kind = kind;
+  snprintf(b->dtype, sizeof b->dtype, "%s", dtype);
+  b->type = t;
+  b->bytes = kgNumElements(t) * eltBytes(dtype);
+  b->aliasOf = alias;
+  if (alias >= 0) {
+    while (p->bufs[alias].aliasOf >= 0) alias = p->bufs[alias].aliasOf;
+    b->aliasOf = alias;
+    b->offset = p->bufs[alias].offset;
+  } else {
+    b->offset = (p->arena + ALIGN - 1) / ALIGN * ALIGN;
+    p->arena = b->offset + b->bytes;
+  }
+  return (int)p->nBufs++;
+}
+
+static const char *outputName(Plan *p, intptr_t i, char *buf, size_t n) {
+  if (p->model && p->nRets == 1) {
+    MlirType t = mlirValueGetType(p->rets[0]);
+    bool loss = mlirTypeIsARankedTensor(t) && kgRank(t) == 0 && mlirTypeIsAF32(mlirShapedTypeGetElementType(t));
+    return loss ? "loss" : "logits";
+  }
+  snprintf(buf, n, "result%d", (int)i);
+  return buf;
+}
+
+/* The buffer for a new value v: an output when v is returned (first time), else kind `kind`. */
+static int bufForResult(Plan *p, MlirOperation at, MlirValue v, const char *kind, char prefix) {
+  for (intptr_t i = 0; i < p->nRets; ++i) {
+    if (!p->retDone[i] && mlirValueEqual(p->rets[i], v)) {
+      char nb[32];
+      const char *name = outputName(p, i, nb, sizeof nb);
+      int b = newBuf(p, at, mlirValueGetType(v), "output", name, -1);
+      p->retDone[i] = true;
+      return b;
+    }
+  }
+  char name[32];
+  snprintf(name, sizeof name, "%c%d", prefix, p->next++);
+  return newBuf(p, at, mlirValueGetType(v), kind, name, -1);
+}
+
+static json_t *shapeJson(MlirType t) {
+  json_t *a = json_array();
+  for (intptr_t i = 0; i < kgRank(t); ++i) json_array_append_new(a, json_integer(kgDim(t, i)));
+  return a;
+}
+
+static json_t *ref(Plan *p, int b) { return json_pack("{s:s}", "buffer", p->bufs[b].name); }
+
+static void provenance(json_t *step, MlirOperation op, const char *cubeOp) {
+  MlirStringRef scope = {"", 0};
+  cubeGetScope(op, &scope);
+  json_object_set_new(step, "cube_op", json_string(cubeOp));
+  json_t *sc = scope.length ? json_stringn(scope.data, scope.length) : NULL; /* NULL too when not UTF-8 */
+  json_object_set_new(step, "scope", sc ? sc : json_string(""));
+}
+
+static int operandBuf(Plan *p, MlirOperation op, intptr_t i) {
+  int b = findBuf(p, mlirOperationGetOperand(op, i));
+  if (b < 0) fail(p, op, "an operand has no buffer (is @forward grouped by cube-group-kernels?)");
+  return b;
+}
+
+/* ---- ops ------------------------------------------------------------------------------------------------ */
+
+static void planParam(Plan *p, MlirOperation op) {
+  MlirStringRef name, init;
+  bool trainable = true;
+  if (!cubeGetStrAttr(op, "name", &name) || !cubeGetStrAttr(op, "init", &init)) {
+    fail(p, op, "a cube.param without name or init");
+    return;
+  }
+  cubeGetBoolAttr(op, "trainable", &trainable);
+  char bn[32];
+  snprintf(bn, sizeof bn, "p%d", p->nParams++);
+  MlirValue v = mlirOperationGetResult(op, 0);
+  int b = newBuf(p, op, mlirValueGetType(v), "param", bn, -1);
+  if (b < 0) return;
+  bind(p, v, b);
+  json_t *e = json_pack("{s:s%, s:s, s:s, s:o, s:s%, s:b}", "name", name.data, name.length, "buffer", bn, "dtype",
+                        p->bufs[b].dtype, "shape", shapeJson(p->bufs[b].type), "init", init.data, init.length,
+                        "trainable", trainable);
+  if (!e) fail(p, op, "a cube.param's name or init is not valid UTF-8 text");
+  else json_array_append_new(p->params, e);
+}
+
+static void planReshape(Plan *p, MlirOperation op) {
+  int src = operandBuf(p, op, 0);
+  if (src < 0) return;
+  char name[32];
+  snprintf(name, sizeof name, "t%d", p->next++);
+  MlirValue v = mlirOperationGetResult(op, 0);
+  int b = newBuf(p, op, mlirValueGetType(v), "activation", name, src);
+  if (b >= 0) bind(p, v, b);
+}
+
+static void planGemm(Plan *p, MlirOperation op) {
+  bool linear = cubeIsOp(op, "linear");
+  intptr_t n = mlirOperationGetNumOperands(op);
+  int a = operandBuf(p, op, 0), w = operandBuf(p, op, 1), bias = linear && n == 3 ? operandBuf(p, op, 2) : -2;
+  if (a < 0 || w < 0 || bias == -1) return;
+  MlirValue r = mlirOperationGetResult(op, 0);
+  int c = bufForResult(p, op, r, "activation", 't');
+  if (c < 0) return;
+  bind(p, r, c);
+  MlirType at = p->bufs[a].type, wt = p->bufs[w].type, ct = p->bufs[c].type;
+  int64_t m, nn, k, batch = 1;
+  bool ta = false, tb = true;
+  if (linear) {
+    k = kgDim(wt, 1);
+    nn = kgDim(wt, 0);
+    m = k ? kgNumElements(at) / k : 0;
+  } else {
+    intptr_t rank = kgRank(ct);
+    cubeGetBoolAttr(op, "transpose_lhs", &ta);
+    tb = false;
+    cubeGetBoolAttr(op, "transpose_rhs", &tb);
+    m = kgDim(ct, rank - 2);
+    nn = kgDim(ct, rank - 1);
+    k = kgDim(at, ta ? rank - 2 : rank - 1);
+    for (intptr_t i = 0; i < rank - 2; ++i) batch *= kgDim(ct, i);
+  }
+  json_t *s = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:f, s:f}",
+                        "op", "gemm", "a", ref(p, a), "b", ref(p, w), "c", ref(p, c), "bias",
+                        bias >= 0 ? ref(p, bias) : json_null(), "m", (json_int_t)m, "n", (json_int_t)nn, "k",
+                        (json_int_t)k, "batch", (json_int_t)batch, "stride_a", (json_int_t)(linear ? 0 : m * k),
+                        "stride_b", (json_int_t)(linear ? 0 : k * nn), "stride_c", (json_int_t)(linear ? 0 : m * nn),
+                        "trans_a", ta, "trans_b", tb, "dtype", p->bufs[c].dtype, "alpha", 1.0, "beta", 0.0);
+  provenance(s, op, linear ? "cube.linear" : "cube.matmul");
+  json_array_append_new(p->steps, s);
+}
+
+static json_t *launchStep(Plan *p, const CubeLaunch *l, const int *argBufs, intptr_t nArgs) {
+  json_t *args = json_array();
+  for (int i = 0; i < l->nArgs; ++i) {
+    const CubeLaunchArg *a = &l->args[i];
+    if (a->scalar) {
+      json_t *v = !strcmp(a->type, "f32") ? json_real(a->f) : json_integer(a->i);
+      json_array_append_new(args, json_pack("{s:s, s:o}", "type", a->type, "value", v));
+    } else if (a->arg >= 0 && a->arg < nArgs) {
+      json_t *r = ref(p, argBufs[a->arg]);
+      if (a->offset) json_object_set_new(r, "offset", json_integer(a->offset));
+      json_array_append_new(args, r);
+    }
+  }
+  return json_pack("{s:s, s:s, s:[I,I,I], s:[I,I,I], s:i, s:o}", "op", "launch", "kernel", l->name, "grid",
+                   (json_int_t)l->grid[0], (json_int_t)l->grid[1], (json_int_t)l->grid[2], "block",
+                   (json_int_t)l->block[0], (json_int_t)l->block[1], (json_int_t)l->block[2], "shared_bytes", 0,
+                   "args", args);
+}
+
+static void planCall(Plan *p, MlirOperation op) {
+  MlirAttribute callee = mlirOperationGetAttributeByName(op, CUBE_STR("callee"));
+  if (mlirAttributeIsNull(callee) || !mlirAttributeIsAFlatSymbolRef(callee)) { fail(p, op, "a call without callee"); return; }
+  MlirStringRef name = mlirFlatSymbolRefAttrGetValue(callee), cubeOp = {"", 0};
+  MlirOperation fn = cubeLookupFunc(p->module, name);
+  int64_t nIn = -1, nScratch = -1;
+  if (mlirOperationIsNull(fn) || !cubeIsKernelFunc(fn) || !cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_INPUTS, &nIn) ||
+      !cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_SCRATCH, &nScratch) || cubeIsCheckpoint(op))
+    { fail(p, op, "@forward calls a function that is not a kernel (run cube-prepare-forward and "
+                       "cube-group-kernels first)"); return; }
+  intptr_t n = mlirOperationGetNumOperands(op);
+  if (n != nIn + nScratch + 1 || mlirOperationGetNumResults(op) != 1) { fail(p, op, "a kernel call of the wrong arity"); return; }
+  int *bufs = malloc(sizeof *bufs * (size_t)n);
+  if (!bufs) {
+    fail(p, op, "out of memory");
+    return;
+  }
+  for (intptr_t i = 0; i < n && !p->failed; ++i) {
+    MlirValue v = mlirOperationGetOperand(op, i);
+    if (i < nIn) {
+      bufs[i] = operandBuf(p, op, i);
+    } else if (i < n - 1) {
+      char sn[32];
+      snprintf(sn, sizeof sn, "s%d", p->next++);
+      bufs[i] = newBuf(p, op, mlirValueGetType(v), "scratch", sn, -1);
+      if (bufs[i] >= 0) bind(p, v, bufs[i]);
+    } else {
+      MlirValue r = mlirOperationGetResult(op, 0);
+      bufs[i] = bufForResult(p, op, r, "activation", 't');
+      if (bufs[i] >= 0) {
+        bind(p, v, bufs[i]);
+        bind(p, r, bufs[i]);
+      }
+    }
+    if (bufs[i] < 0) p->failed = true;
+  }
+  cubeGetStrAttr(op, CUBE_ATTR_STEP_OP, &cubeOp);
+  char *kname = cubeStrDupRef(name), *opText = cubeStrDupRef(cubeOp);
+  if (!p->failed && p->target == CUBE_TARGET_CPU) {
+    json_t *args = json_array();
+    for (intptr_t i = 0; i < n; ++i) json_array_append_new(args, ref(p, bufs[i]));
+    json_t *s = json_pack("{s:s, s:s, s:o}", "op", "call", "kernel", kname, "args", args);
+    provenance(s, op, opText);
+    json_array_append_new(p->steps, s);
+  } else if (!p->failed) {
+    for (size_t i = 0; i < p->launches->n; ++i) {
+      const CubeLaunch *l = &p->launches->v[i];
+      if (strcmp(l->func, kname) || !l->grid[0] || !l->grid[1] || !l->grid[2]) continue;
+      json_t *s = launchStep(p, l, bufs, n);
+      provenance(s, op, opText);
+      json_array_append_new(p->steps, s);
+    }
+  }
+  free(kname);
+  free(opText);
+  free(bufs);
+}
+
+static void planReturn(Plan *p, MlirOperation op) {
+  for (intptr_t i = 0; i < p->nRets; ++i) {
+    if (p->retDone[i]) continue;
+    int src = operandBuf(p, op, i);
+    if (src < 0) return;
+    char nb[32];
+    const char *name = outputName(p, i, nb, sizeof nb);
+    int b = newBuf(p, op, p->bufs[src].type, "output", name, -1);
+    if (b < 0) return;
+    json_array_append_new(p->steps, json_pack("{s:s, s:o, s:o, s:I}", "op", "copy", "src", ref(p, src), "dst",
+                                              ref(p, b), "bytes", (json_int_t)p->bufs[b].bytes));
+    p->retDone[i] = true;
+  }
+}
+
+/* A tensor.empty that is not only a kernel's out or scratch (a zero-sized result): a buffer of its own. */
+static void planEmpty(Plan *p, MlirOperation op) {
+  MlirValue v = mlirOperationGetResult(op, 0);
+  bool other = false;
+  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u))
+    other |= !cubeOpNameIs(mlirOpOperandGetOwner(u), "func.call");
+  if (!other) return;
+  int b = bufForResult(p, op, v, "activation", 't');
+  if (b >= 0) bind(p, v, b);
+}
+
+/* ---- inputs --------------------------------------------------------------------------------------------- */
+
+static bool isInt(MlirType t) {
+  return mlirTypeIsARankedTensor(t) && mlirTypeIsAInteger(mlirShapedTypeGetElementType(t));
+}
+
+/* The vocabulary size of an id input: the rows of the embedding weight it indexes (0 if none). */
+static int64_t vocabOf(MlirValue arg) {
+  for (MlirOpOperand u = mlirValueGetFirstUse(arg); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+    MlirOperation user = mlirOpOperandGetOwner(u);
+    MlirStringRef op;
+    if (mlirOpOperandGetOperandNumber(u) == 0 && cubeGetStrAttr(user, CUBE_ATTR_STEP_OP, &op) &&
+        cubeRefEq(op, "cube.embedding") && mlirOperationGetNumOperands(user) > 1)
+      return kgDim(mlirValueGetType(mlirOperationGetOperand(user, 1)), 0);
+  }
+  return 0;
+}
+
+static json_t *planInputs(Plan *p, MlirBlock entry, MlirOperation fn) {
+  json_t *inputs = json_array();
+  intptr_t n = mlirBlockGetNumArguments(entry);
+  for (intptr_t i = 0; i < n; ++i) {
+    MlirValue a = mlirBlockGetArgument(entry, i);
+    char name[32];
+    if (p->model) snprintf(name, sizeof name, "%s", i == 0 ? "input_ids" : "labels");
+    else snprintf(name, sizeof name, "arg%d", (int)i);
+    int b = newBuf(p, fn, mlirValueGetType(a), "input", name, -1);
+    if (b < 0) break;
+    bind(p, a, b);
+    json_t *in = json_pack("{s:s, s:s}", "name", name, "buffer", name);
+    int64_t vocab = isInt(mlirValueGetType(a)) ? vocabOf(a) : 0;
+    if (vocab > 0) json_object_set_new(in, "vocab_size", json_integer(vocab));
+    json_array_append_new(inputs, in);
+  }
+  return inputs;
+}
+
+/* ---- the document --------------------------------------------------------------------------------------- */
+
+static void appendJson(CubeBuf *out, const char *key, json_t *v, bool last) {
+  char *s = json_dumps(v, JSON_ENCODE_ANY);
+  cubeBufPrintf(out, "  \"%s\": %s%s\n", key, s ? s : "null", last ? "" : ",");
+  free(s);
+}
+
+/* Arrays one element per line: readable, and every line is valid JSON of one buffer or step. */
+static void appendArray(CubeBuf *out, const char *key, json_t *arr, bool last) {
+  cubeBufPrintf(out, "  \"%s\": [", key);
+  for (size_t i = 0; i < json_array_size(arr); ++i) {
+    char *s = json_dumps(json_array_get(arr, i), JSON_ENCODE_ANY);
+    cubeBufPrintf(out, "%s\n    %s", i ? "," : "", s ? s : "null");
+    free(s);
+  }
+  cubeBufPrintf(out, "%s]%s\n", json_array_size(arr) ? "\n  " : "", last ? "" : ",");
+}
+
+char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches) {
+  char err[512];
+  MlirOperation fn = cubeFindForward(module, err, sizeof err);
+  MlirBlock entry;
+  if (mlirOperationIsNull(fn) || !cubeFuncEntryBlock(fn, &entry)) {
+    char m[600];
+    snprintf(m, sizeof m, "cube-emit: %s", err);
+    mlirEmitError(mlirOperationGetLocation(module), m);
+    return NULL;
+  }
+  Plan p = {.target = target, .launches = launches, .module = module};
+  p.params = json_array();
+  p.steps = json_array();
+  p.outputs = json_array();
+  MlirOperation ret = mlirBlockGetTerminator(entry);
+  p.nRets = mlirOperationIsNull(ret) ? 0 : mlirOperationGetNumOperands(ret);
+  p.rets = calloc((size_t)p.nRets + 1, sizeof *p.rets);
+  p.retDone = calloc((size_t)p.nRets + 1, sizeof *p.retDone);
+  for (intptr_t i = 0; i < p.nRets; ++i) p.rets[i] = mlirOperationGetOperand(ret, i);
+  intptr_t nArgs = mlirBlockGetNumArguments(entry);
+  p.model = nArgs >= 1 && nArgs <= 2 && p.nRets == 1;
+  for (intptr_t i = 0; p.model && i < nArgs; ++i) p.model = isInt(mlirValueGetType(mlirBlockGetArgument(entry, i)));
+  json_t *inputs = planInputs(&p, entry, fn);
+
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op) && !p.failed;
+       op = mlirOperationGetNextInBlock(op)) {
+    if (cubeIsOp(op, "param")) planParam(&p, op);
+    else if (cubeIsOp(op, "reshape")) planReshape(&p, op);
+    else if (cubeOpNameIs(op, "tensor.empty")) planEmpty(&p, op);
+    else if (cubeHasAttr(op, CUBE_ATTR_GEMM) && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul"))) planGemm(&p, op);
+    else if (cubeOpNameIs(op, "func.call")) planCall(&p, op);
+    else if (cubeOpNameIs(op, "func.return")) planReturn(&p, op);
+    else {
+      MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(op));
+      snprintf(err, sizeof err, "'%.*s' in @forward has no step (run cube-prepare-forward, cube-group-kernels and "
+               "cube-lower-to-linalg first)", (int)on.length, on.data);
+      fail(&p, op, err);
+    }
+  }
+  if (!p.failed && target == CUBE_TARGET_CUDA && !strcmp(chip ? chip : "", "")) fail(&p, module, "no chip");
+  for (intptr_t i = 0; i < p.nRets && !p.failed; ++i) { /* in the function's result order */
+    char nb[32];
+    const char *name = outputName(&p, i, nb, sizeof nb);
+    json_array_append_new(p.outputs, json_pack("{s:s, s:s}", "name", name, "buffer", name));
+  }
+
+  char *text = NULL;
+  if (!p.failed) {
+    json_t *bufs = json_array();
+    for (size_t i = 0; i < p.nBufs; ++i) {
+      Buf *b = &p.bufs[i];
+      json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "name", b->name, "kind", b->kind, "dtype", b->dtype,
+                            "shape", shapeJson(b->type), "bytes", (json_int_t)b->bytes, "offset", (json_int_t)b->offset);
+      if (b->aliasOf >= 0) json_object_set_new(o, "alias_of", json_string(p.bufs[b->aliasOf].name));
+      json_array_append_new(bufs, o);
+    }
+    int64_t arena = (p.arena + ALIGN - 1) / ALIGN * ALIGN;
+    CubeBuf out = {0};
+    cubeBufAppend(&out, "{\n");
+    json_t *scalars = json_pack("{s:s, s:i, s:s}", "format", "cube-plan", "version", 1, "target",
+                                target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
+    appendJson(&out, "format", json_object_get(scalars, "format"), false);
+    appendJson(&out, "version", json_object_get(scalars, "version"), false);
+    appendJson(&out, "target", json_object_get(scalars, "target"), false);
+    json_t *tmp;
+    if (target == CUBE_TARGET_CUDA) {
+      appendJson(&out, "chip", tmp = json_string(chip), false);
+      json_decref(tmp);
+    }
+    appendJson(&out, "kernels_file", tmp = json_string(target == CUBE_TARGET_CUDA ? "kernels.ptx" : "kernels.so"), false);
+    json_decref(tmp);
+    appendJson(&out, "arena_bytes", tmp = json_integer(arena), false);
+    json_decref(tmp);
+    appendJson(&out, "alignment", tmp = json_integer(ALIGN), false);
+    json_decref(tmp);
+    appendArray(&out, "inputs", inputs, false);
+    appendArray(&out, "outputs", p.outputs, false);
+    appendArray(&out, "buffers", bufs, false);
+    appendArray(&out, "params", p.params, false);
+    appendArray(&out, "steps", p.steps, true);
+    cubeBufAppend(&out, "}\n");
+    json_decref(scalars);
+    json_decref(bufs);
+    if (out.oom) {
+      fail(&p, module, "out of memory");
+      cubeBufFree(&out);
+    } else {
+      text = out.s;
+    }
+  }
+  json_decref(inputs);
+  json_decref(p.params);
+  json_decref(p.steps);
+  json_decref(p.outputs);
+  free(p.bufs);
+  free(p.vals);
+  free(p.rets);
+  free(p.retDone);
+  return text;
+}
