@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, on a fresh Debian 12 machine: installs what is missing, builds
-# cube, checks the bundled example model (tiny-llama, traced from the cube dialect's Python front end),
-# prints its summary, and lowers the bundled elementwise kernel to PTX for sm_90.
-# Artifacts go to OUT_DIR (default: out/).
+# cube, traces the bundled tiny-llama, checks it, compiles it (CPU, and CUDA when a GPU is present), turns
+# the bundled text into tokens and evaluates the model on them with cube-run; also lowers the bundled
+# elementwise kernel to PTX. Artifacts go to OUT_DIR (default: out/). Training joins with issue 6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh >/dev/null
+bash scripts/build.sh >/dev/null 2>&1 || bash scripts/build.sh
 OUT_DIR=${OUT_DIR:-out}
 mkdir -p "$OUT_DIR"
-CUBE_OPT=${BUILD_DIR:-build}/bin/cube-opt
-MODEL=examples/models/tiny-llama.mlir
+BIN=${BUILD_DIR:-build}/bin
+export CUBE_OPT=$BIN/cube-opt PYTHONPATH=python
+MODEL=$OUT_DIR/tiny-llama.mlir
 KERNEL=examples/kernels/add.mlir
 CHIP=${CHIP:-sm_90}
 
-echo "== 1. verify the bundled model $MODEL (parse + IRDL + cube-verify)"
-"$CUBE_OPT" "$MODEL" --cube-verify -o "$OUT_DIR/tiny-llama.verified.mlir"
-"$CUBE_OPT" "$MODEL" --cube-summary > "$OUT_DIR/tiny-llama.summary.json"
+echo "== 1. trace tiny-llama (2 layers, hidden 64, GQA 4/2 heads, vocab 256) -> $MODEL"
+python3 -m cube trace --preset tiny-llama --batch 2 --seq 16 -o "$MODEL"
+
+echo "== 2. verify it (IRDL + cube-verify) and summarise"
+"$CUBE_OPT" "$MODEL" --cube-verify --cube-summary > "$OUT_DIR/tiny-llama.summary.json"
 python3 - "$OUT_DIR/tiny-llama.summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -25,7 +28,23 @@ print(f"   {s['params']} params, {s['param_elements']:,} elements ({s['trainable
       f"{s['modules'].get('LlamaDecoderLayer', 0)} LlamaDecoderLayer, {s['functions']} function(s)")
 PY
 
-echo "== 2. lower the bundled elementwise kernel $KERNEL to PTX ($CHIP)"
+echo "== 3. compile for the CPU -> $OUT_DIR/tiny-llama-cpu/"
+python3 -m cube compile "$MODEL" --target cpu -o "$OUT_DIR/tiny-llama-cpu"
+
+echo "== 4. tokens from the bundled text (byte-level) -> $OUT_DIR/cube-notes.tok"
+python3 -m cube data --text examples/data/cube-notes.txt -o "$OUT_DIR/cube-notes.tok" | sed 's/^/   /'
+
+echo "== 5. evaluate (random init, seed 0: the loss of an untrained model is about ln 256 = 5.545)"
+"$BIN/cube-run" "$OUT_DIR/tiny-llama-cpu" --device cpu --data "$OUT_DIR/cube-notes.tok" --eval --batches 8 \
+  | sed 's/^/   /'
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  echo "== 5b. a GPU is present: compile for CUDA ($CHIP) and evaluate there"
+  python3 -m cube compile "$MODEL" --target cuda --chip "$CHIP" -o "$OUT_DIR/tiny-llama-cuda"
+  "$BIN/cube-run" "$OUT_DIR/tiny-llama-cuda" --device cuda --data "$OUT_DIR/cube-notes.tok" --eval --batches 8 \
+    | sed 's/^/   /'
+fi
+
+echo "== 6. lower the bundled elementwise kernel $KERNEL to PTX ($CHIP)"
 PIPELINE="builtin.module(one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},func.func(convert-linalg-to-parallel-loops,scf-parallel-loop-tiling{parallel-loop-tile-sizes=256},gpu-map-parallel-loops,convert-parallel-loops-to-gpu),gpu-kernel-outlining,gpu-lower-to-nvvm-pipeline{cubin-chip=$CHIP cubin-features=+ptx80 cubin-format=isa opt-level=3})"
 "$CUBE_OPT" "$KERNEL" --pass-pipeline="$PIPELINE" --cube-dump-ptx -o "$OUT_DIR/add.ptx"
 echo "   $(grep -c '^\.visible \.entry' "$OUT_DIR/add.ptx") kernel entry, $(grep '^\.target' "$OUT_DIR/add.ptx"), $(wc -l < "$OUT_DIR/add.ptx") lines of PTX"
