@@ -30,6 +30,8 @@ extern "C" {
 #define CUBE_ATTR_KERNEL "cube.kernel"                 /* kernel func.func: the op it computes ("cube.rmsnorm") */
 #define CUBE_ATTR_KERNEL_INPUTS "cube.kernel_inputs"   /* i64: its first N arguments are the op's operands */
 #define CUBE_ATTR_KERNEL_SCRATCH "cube.kernel_scratch" /* i64: then M scratch tensors, then the out tensor */
+#define CUBE_ATTR_KERNEL_OUTS "cube.kernel_outs"       /* i64, absent = 1: the number of out tensors (results;
+                                                          an in-place op's updated operands) */
 #define CUBE_ATTR_STEP_OP "cube.op"                    /* on a kernel call: the cube op it came from */
 #define CUBE_ATTR_GEMM "cube.gemm"                     /* unit, on cube.linear/cube.matmul: a GEMM step */
 #define CUBE_ATTR_TARGET "cube.target"                 /* module: the target cube-group-kernels grouped for */
@@ -41,6 +43,12 @@ bool cubeParseTarget(const char *s, CubeTarget *t, char *err, size_t errSize);
 /* The forward function: @forward, or the module's only func.func with a body that is not a kernel or an
  * outlined (cube-recompute) function. Null op (with a message) when there is none or it is ambiguous. */
 MlirOperation cubeFindForward(MlirOperation module, char *err, size_t errSize);
+/* The function to compile (the passes' `func=` option, docs/codegen.md "Training plans"): "" or "forward"
+ * is cubeFindForward; any other name (train_step, grad_step) must be a function with a body. Null op (with a
+ * message) otherwise. */
+MlirOperation cubeFindProgram(MlirOperation module, const char *func, char *err, size_t errSize);
+#define CUBE_ATTR_PROGRAM "cube.program" /* module: the function cube-group-kernels grouped (string) */
+#define CUBE_ATTR_LORA_DROPOUT "cube.lora_dropout" /* module, f64: p of the LoRA dropout cube-prepare-forward removed */
 /* True for a func.func that cube-group-kernels made (it carries cube.kernel). */
 bool cubeIsKernelFunc(MlirOperation op);
 
@@ -103,6 +111,34 @@ char *cubeLowerKernelsCuda(MlirModule kernels, MlirOperation diagAt, const char 
 /* plan.json (docs/plan-format.md) of the grouped @forward of `module`, as text (malloc'ed); `launches` is
  * used for target=cuda. NULL with diagnostics on failure. */
 char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches);
+
+/* Plan options: `func` the function to plan ("" = the grouped one), `planMemory` liveness-based reuse of
+ * activation/scratch memory (cube-plan-memory semantics), `report` the memory table printed to stderr. */
+typedef struct {
+  const char *func;
+  bool planMemory, report;
+} CubePlanOptions;
+char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches,
+                       const CubePlanOptions *opts);
+
+/* ---- memory planning (lib/Conversion/MemPlan.c) --------------------------------------------------------- */
+
+/* One buffer of the plan for the memory planner: `fixed` buffers (input, output, param, grad,
+ * optimizer-state) never share memory; the others (activation, scratch) may reuse memory of buffers whose
+ * live intervals [first, last] (step indices) do not intersect. An alias (aliasOf >= 0, a root) gets its
+ * root's offset; the root's interval must already cover the alias's uses. */
+typedef struct {
+  int64_t bytes, first, last, offset;
+  int aliasOf;
+  bool fixed;
+} CubeMemBuf;
+
+/* Assigns offsets (multiples of `align`): fixed buffers one after another, then the others, with reuse
+ * (best fit by interval) when `reuse`, else one after another too. Returns the arena size (aligned), or -1
+ * when out of memory. */
+int64_t cubeMemPlan(CubeMemBuf *bufs, size_t n, bool reuse, int64_t align);
+/* The peak over steps of the summed bytes of the buffers with mask[i] set (roots only). */
+int64_t cubeMemPeak(const CubeMemBuf *bufs, size_t n, const bool *mask);
 
 /* Writes `len` bytes to dir/name through a temporary file and rename (never a half-written file). */
 bool cubeWriteFileAtomic(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errSize);

@@ -59,6 +59,8 @@ KFlat kgView(KGen *g, KFlat f, int rank, const int64_t *dims);
 KFlat kgFill(KGen *g, KFlat dst, const char *value);
 /* Writes the final `return` of the out tensor: expands the flat result back to `outType` . */
 void kgReturn(KGen *g, KFlat result, MlirType outType);
+/* The same for n outs (several results, or the updated operands of an in-place kernel). */
+void kgReturnN(KGen *g, int n, const KFlat *results, const MlirType *outTypes);
 
 /* ---- linalg.generic ---------------------------------------------------------------------------------- */
 
@@ -94,16 +96,25 @@ void kgGeneric(KGen *g, int nLoops, int nIn, const KOperand *ins, int nOut, cons
 /* ---- the per-op table ---------------------------------------------------------------------------------- */
 
 /* What one kernel function receives: its inputs, scratch tensors and out (argument names %in<i>, %s<i>, %out). */
+/* What one kernel function receives: its inputs, scratch tensors and outs (argument names %in<i>, %s<i>,
+ * %out, %out1, %out2). `out` is outs[0]. An op with several results has one out per result; an in-place op
+ * (adamw_update, no results) has its updated operands as outs, in the spec's `inplace` order, and its other
+ * operands as inputs, in operand order. */
 typedef struct {
-  int nIn, nScratch;
-  MlirType in[4], scratch[6], out;
+  int nIn, nScratch, nOut;
+  MlirType in[8], scratch[6], out, outs[3];
 } KArgs;
 
 typedef struct {
   const char *mnemonic;                                     /* "rmsnorm" */
   int (*scratch)(MlirOperation op, MlirType *types);        /* scratch types (f32 tensors); returns count */
-  bool (*gen)(KGen *g, MlirOperation op, const KArgs *a);   /* writes the body (ends with kgReturn) */
+  bool (*gen)(KGen *g, MlirOperation op, const KArgs *a);   /* writes the body (ends with kgReturn/kgReturnN) */
+  int nInplace;                                             /* > 0: operands updated in place, no results */
+  int inplace[3];                                           /* their operand indices, in out order */
 } KernelSpec;
+
+/* Max kernel arguments (inputs + scratch + outs). */
+#define CUBE_KERNEL_MAX_ARGS 16
 
 /* The spec of a cube op that becomes a kernel, or NULL (param, reshape, dropout, unknown). */
 const KernelSpec *cubeKernelSpecFor(MlirOperation op);
@@ -137,6 +148,23 @@ int kscrLinear(MlirOperation op, MlirType *types);
 bool kgenLinear(KGen *g, MlirOperation op, const KArgs *a);
 int kscrMatmul(MlirOperation op, MlirType *types);
 bool kgenMatmul(KGen *g, MlirOperation op, const KArgs *a);
+/* Backward and optimizer ops (docs/dialect.md "Backward and optimizer ops"). */
+bool kgenSiluGrad(KGen *g, MlirOperation op, const KArgs *a);
+int kscrSoftmaxGrad(MlirOperation op, MlirType *types);
+bool kgenSoftmaxGrad(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenRopeGrad(KGen *g, MlirOperation op, const KArgs *a);
+int kscrReduceSum(MlirOperation op, MlirType *types);
+bool kgenReduceSum(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenPad(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenSumsq(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenEmbeddingGrad(KGen *g, MlirOperation op, const KArgs *a);
+int kscrRmsnormGrad(MlirOperation op, MlirType *types);
+bool kgenRmsnormGrad(KGen *g, MlirOperation op, const KArgs *a);
+int kscrCrossEntropyGrad(MlirOperation op, MlirType *types);
+bool kgenCrossEntropyGrad(KGen *g, MlirOperation op, const KArgs *a);
+int kscrAttentionGrad(MlirOperation op, MlirType *types);
+bool kgenAttentionGrad(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenAdamwUpdate(KGen *g, MlirOperation op, const KArgs *a);
 
 #ifdef __cplusplus
 }

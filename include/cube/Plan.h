@@ -77,6 +77,36 @@ typedef struct {
   double f;        /* CUBE_ARG_F32 */
 } CubePlanArg;
 
+/* One optimizer-state tensor of a training plan (plan.json's `state` table): AdamW's exp_avg/exp_avg_sq of a
+ * parameter, in a buffer of kind optimizer-state, filled from its init spec before the first step and saved
+ * in checkpoints under its name ("<param>.exp_avg"). */
+typedef struct {
+  char *name;
+  int param;  /* index into params */
+  int buffer;
+  CubeDType dtype;
+  int rank;
+  int64_t shape[CUBE_MAX_RANK];
+  char *initText;
+  CubeInitSpec init;
+} CubePlanState;
+
+/* plan.json's optional `lora` object (a model compiled with --use-lora): what peft's adapter_config.json
+ * needs. LoRA parameters are named "<module>.lora_A.weight" ([r, in]) and "<module>.lora_B.weight"
+ * ([out, r]) beside the frozen "<module>.weight" ([out, in]). */
+typedef struct {
+  bool present;
+  int64_t r;
+  double alpha, dropout;
+  char **targets;
+  size_t nTargets;
+  char *bias;      /* "none" (default), "all" or "lora_only" */
+  bool useRslora;  /* scaling alpha/sqrt(r) instead of alpha/r */
+  char *baseModel; /* optional "base_model_name_or_path", else NULL */
+} CubePlanLora;
+
+typedef enum { CUBE_PROGRAM_FORWARD, CUBE_PROGRAM_TRAIN_STEP } CubeProgram;
+
 typedef enum { CUBE_STEP_CALL, CUBE_STEP_LAUNCH, CUBE_STEP_GEMM, CUBE_STEP_COPY } CubeStepOp;
 
 typedef struct {
@@ -114,6 +144,10 @@ typedef struct {
   size_t nInputs, nOutputs;
   CubePlanStep *steps;
   size_t nSteps;
+  CubeProgram program; /* "program": "forward" (default) or "train_step" */
+  CubePlanState *states;
+  size_t nStates;
+  CubePlanLora lora;
 } CubePlan;
 
 /* Reads ARTIFACT/plan.json. On failure returns false with the message in err and *out empty. */
@@ -130,6 +164,9 @@ int cubePlanFindBuffer(const CubePlan *p, const char *name);
 const CubePlanIO *cubePlanFindInput(const CubePlan *p, const char *name);
 const CubePlanIO *cubePlanFindOutput(const CubePlan *p, const char *name);
 const CubePlanParam *cubePlanFindParam(const CubePlan *p, const char *name);
+const CubePlanState *cubePlanFindState(const CubePlan *p, const char *name);
+/* The LoRA scaling of the plan's `lora`: alpha / r, or alpha / sqrt(r) with use_rslora. */
+double cubePlanLoraScaling(const CubePlan *p);
 /* ARTIFACT/kernels_file, malloc'ed. */
 char *cubePlanKernelsPath(const CubePlan *p);
 

@@ -122,6 +122,75 @@ typedef struct {
  * warn). Returns false with the message in err on any failure. */
 bool cubeRunEval(const CubeEvalOptions *opt, FILE *out, FILE *warn, double *meanLoss, char *err, size_t errSize);
 
+/* ---- training (Train.c, Checkpoint.c, Lora.c; docs/runtime.md "Training") ---- */
+
+typedef enum { CUBE_SCHEDULE_CONSTANT, CUBE_SCHEDULE_COSINE, CUBE_SCHEDULE_LINEAR } CubeSchedule;
+
+/* The learning rate of optimizer step `step` (1-based) of `total`, as HF's schedulers give it: with
+ * s = step - 1 (LambdaLR's count before the update) and W = warmup, the factor is s / W while s < W, then
+ *   constant: 1;  linear: max(0, (total - s) / max(1, total - W));
+ *   cosine: max(0, 0.5 * (1 + cos(pi * (s - W) / max(1, total - W))))
+ * and for linear/cosine after warm-up with minLr > 0: factor * (1 - minLr/lr) + minLr/lr (HF's
+ * cosine_with_min_lr). The result is lr * factor. */
+double cubeScheduleLr(CubeSchedule sched, double lr, double minLr, uint64_t warmup, uint64_t total, uint64_t step);
+bool cubeScheduleParse(const char *name, CubeSchedule *out);
+const char *cubeScheduleName(CubeSchedule s);
+
+/* Fills every optimizer-state tensor from its init spec (stream keyed by seed and the state's name). */
+bool cubeStatesInit(const CubePlan *plan, CubeBackend *be, uint64_t seed, char *err, size_t errSize);
+/* Reads a float buffer (f32, bf16, f16, f64) into a malloc'ed fp32 array. */
+bool cubeBufferReadF32(const CubePlan *plan, CubeBackend *be, int buffer, float **out, char *err, size_t errSize);
+
+/* A hash of the plan's params table (name, dtype, shape, trainable) and state table: a checkpoint records
+ * it, and resuming into a plan with another fingerprint is an error. */
+uint64_t cubePlanFingerprint(const CubePlan *plan);
+
+typedef struct {
+  uint64_t step;         /* optimizer steps done */
+  uint64_t dataPosition; /* batches consumed; the next batch is dataPosition % (batches in the data) */
+  uint64_t seed;         /* the run's --seed (init specs; the runtime draws no other random numbers) */
+  uint64_t fingerprint;
+  double lastLoss;
+} CubeCheckpointInfo;
+
+/* Writes DIR/checkpoint-STEP atomically: model.safetensors (params by HF name), optimizer.safetensors
+ * (states by name), trainer_state.json, and last the marker COMPLETE, all in DIR/.checkpoint-STEP.tmp.PID,
+ * fsync'ed, then renamed into place. `written` (may be NULL) receives the final path. */
+bool cubeCheckpointSave(const CubePlan *plan, CubeBackend *be, const char *dir, const CubeCheckpointInfo *info,
+                        char *written, size_t writtenSize, char *err, size_t errSize);
+/* PATH is a checkpoint directory, or a --save directory whose highest checkpoint-N is taken. Checks the
+ * marker and the fingerprint, loads params and states, fills *info. */
+bool cubeCheckpointLoad(const CubePlan *plan, CubeBackend *be, const char *path, CubeCheckpointInfo *info,
+                        char *loaded, size_t loadedSize, char *err, size_t errSize);
+/* Writes `len` bytes to path atomically (path.tmp.PID, fsync, rename). */
+bool cubeWriteFileAtomic(const char *path, const void *data, size_t len, char *err, size_t errSize);
+
+/* peft's adapter_config.json + adapter_model.safetensors (keys base_model.model.<HF name>) into dir;
+ * an existing dir is an error unless overwrite. */
+bool cubeLoraSaveAdapter(const CubePlan *plan, CubeBackend *be, const char *dir, bool overwrite, char *err,
+                         size_t errSize);
+/* Every non-LoRA parameter by its HF name, W += scaling * B @ A merged into each LoRA target. */
+bool cubeLoraMerge(const CubePlan *plan, CubeBackend *be, const char *outPath, char *err, size_t errSize);
+
+typedef struct {
+  const char *artifact, *device, *weights, *data;
+  bool strict, verbose;
+  uint64_t seed;
+  int64_t steps;
+  double lr, minLr;
+  int64_t warmup;
+  CubeSchedule schedule;
+  const char *save;     /* NULL: no checkpoints */
+  int64_t saveEvery;    /* 0: only at the end */
+  const char *resume;
+  const char *saveAdapter, *mergeLora, *log;
+  bool overwrite;
+  int progress;         /* 1: a progress bar (\r), 0: one plain line per step */
+} CubeTrainOptions;
+
+/* The training loop behind `cube-run --steps N`. */
+bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err, size_t errSize);
+
 #ifdef __cplusplus
 }
 #endif

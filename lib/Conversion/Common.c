@@ -40,6 +40,17 @@ MlirOperation cubeFindForward(MlirOperation module, char *err, size_t errSize) {
   return (MlirOperation){NULL};
 }
 
+MlirOperation cubeFindProgram(MlirOperation module, const char *func, char *err, size_t errSize) {
+  if (!func || !*func || !strcmp(func, "forward")) return cubeFindForward(module, err, errSize);
+  MlirOperation f = cubeLookupFunc(module, mlirStringRefCreateFromCString(func));
+  MlirBlock body;
+  if (!mlirOperationIsNull(f) && cubeFuncEntryBlock(f, &body) && !cubeIsKernelFunc(f)) return f;
+  snprintf(err, errSize, "the module has no @%s function (with a body) to compile%s", func,
+           !strcmp(func, "train_step") ? " (run cube-autodiff first)" :
+           !strcmp(func, "grad_step") ? " (run cube-autodiff{optimizer=none} first)" : "");
+  return (MlirOperation){NULL};
+}
+
 /* ---- chips ----------------------------------------------------------------------------------------------- */
 
 typedef struct {

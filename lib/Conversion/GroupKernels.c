@@ -22,10 +22,12 @@
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
 
-enum { OPT_TARGET };
+enum { OPT_TARGET, OPT_FUNC };
 
 static const CubePassOption kOptions[] = {
     [OPT_TARGET] = {"target", CUBE_OPT_STRING, "cpu", "cpu (linear/matmul are kernels) or cuda (they are GEMM steps)", 0, 0},
+    [OPT_FUNC] = {"func", CUBE_OPT_STRING, "forward", "the function to group: forward, train_step or grad_step "
+                  "(recorded as the module's cube.program)", 0, 0},
 };
 
 static MlirNamedAttribute named(MlirContext ctx, const char *name, MlirAttribute a) {
@@ -38,38 +40,43 @@ static MlirOperation buildEmpty(MlirLocation loc, MlirType t) {
   return mlirOperationCreate(&st);
 }
 
-/* The kernel function: entry block args (types), the op cloned into it on its inputs, and a return. */
-static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nIn, intptr_t nScratch,
-                                 const MlirType *types) {
+/* The kernel function: entry block args (types), the op cloned into it (operand i reads block arg
+ * argOf[i]), and a return of its results (or, for an in-place op, of its out arguments). */
+static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nIn, intptr_t nScratch, intptr_t nOut,
+                                 const MlirType *types, const int *argOf) {
   MlirContext ctx = mlirOperationGetContext(op);
   MlirLocation loc = mlirOperationGetLocation(op);
-  intptr_t nArgs = nIn + nScratch + 1;
-  MlirType out = types[nArgs - 1];
-  MlirLocation *locs = malloc(sizeof *locs * (size_t)nArgs);
+  intptr_t nArgs = nIn + nScratch + nOut;
+  const MlirType *outs = types + nIn + nScratch;
+  MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
   for (intptr_t i = 0; i < nArgs; ++i) locs[i] = loc;
   MlirBlock block = mlirBlockCreate(nArgs, types, locs);
-  free(locs);
   MlirOperation body = mlirOperationClone(op);
-  for (intptr_t i = 0; i < nIn; ++i) mlirOperationSetOperand(body, i, mlirBlockGetArgument(block, i));
+  for (intptr_t i = 0; i < mlirOperationGetNumOperands(op); ++i)
+    mlirOperationSetOperand(body, i, mlirBlockGetArgument(block, argOf[i]));
   mlirBlockAppendOwnedOperation(block, body);
   MlirOperationState rs = mlirOperationStateGet(CUBE_STR("func.return"), loc);
-  MlirValue r = mlirOperationGetResult(body, 0);
-  mlirOperationStateAddOperands(&rs, 1, &r);
+  bool inPlace = mlirOperationGetNumResults(op) == 0;
+  for (intptr_t i = 0; i < nOut; ++i) {
+    MlirValue r = inPlace ? mlirBlockGetArgument(block, nIn + nScratch + i) : mlirOperationGetResult(body, i);
+    mlirOperationStateAddOperands(&rs, 1, &r);
+  }
   mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
   MlirRegion region = mlirRegionCreate();
   mlirRegionAppendOwnedBlock(region, block);
 
   MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
-  MlirNamedAttribute attrs[6] = {
+  MlirNamedAttribute attrs[7] = {
       named(ctx, "sym_name", mlirStringAttrGet(ctx, CUBE_STR(name))),
-      named(ctx, "function_type", mlirTypeAttrGet(mlirFunctionTypeGet(ctx, nArgs, types, 1, &out))),
+      named(ctx, "function_type", mlirTypeAttrGet(mlirFunctionTypeGet(ctx, nArgs, types, nOut, outs))),
       named(ctx, "sym_visibility", mlirStringAttrGet(ctx, CUBE_STR("private"))),
       named(ctx, CUBE_ATTR_KERNEL, mlirStringAttrGet(ctx, opName)),
       cubeNamedI64(ctx, CUBE_ATTR_KERNEL_INPUTS, nIn),
       cubeNamedI64(ctx, CUBE_ATTR_KERNEL_SCRATCH, nScratch),
+      cubeNamedI64(ctx, CUBE_ATTR_KERNEL_OUTS, nOut),
   };
   MlirOperationState fs = mlirOperationStateGet(CUBE_STR("func.func"), loc);
-  mlirOperationStateAddAttributes(&fs, 6, attrs);
+  mlirOperationStateAddAttributes(&fs, nOut != 1 ? 7 : 6, attrs);
   mlirOperationStateAddOwnedRegions(&fs, 1, &region);
   return mlirOperationCreate(&fs);
 }
@@ -81,37 +88,54 @@ typedef struct {
   bool failed;
 } Group;
 
+static int inplaceSlot(const KernelSpec *spec, intptr_t operand) {
+  for (int j = 0; j < spec->nInplace; ++j)
+    if (spec->inplace[j] == operand) return j;
+  return -1;
+}
+
+/* Outlines `op` into a kernel: inputs (the operands not updated in place), scratch, outs (one per result;
+ * for an in-place op, the updated operands themselves, so that the call writes their buffers). */
 static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   MlirContext ctx = mlirOperationGetContext(op);
   MlirLocation loc = mlirOperationGetLocation(op);
-  if (mlirOperationGetNumResults(op) != 1) {
-    mlirEmitError(loc, "cube-group-kernels: expected an op with one result");
+  intptr_t nOps = mlirOperationGetNumOperands(op), nRes = mlirOperationGetNumResults(op);
+  if (spec->nInplace ? nRes != 0 || nOps <= spec->inplace[spec->nInplace - 1] : nRes < 1 || nRes > 3) {
+    mlirEmitError(loc, spec->nInplace ? "cube-group-kernels: expected an in-place op with no results"
+                                      : "cube-group-kernels: expected an op with 1 to 3 results");
     return false;
   }
-  intptr_t nIn = mlirOperationGetNumOperands(op);
+  intptr_t nOut = spec->nInplace ? spec->nInplace : nRes, nIn = nOps - spec->nInplace;
   MlirType scratch[6];
   intptr_t nScratch = spec->scratch(op, scratch);
-  MlirType types[12];
-  if (nIn + nScratch + 1 > 12) {
+  MlirType types[CUBE_KERNEL_MAX_ARGS];
+  MlirValue args[CUBE_KERNEL_MAX_ARGS];
+  int argOf[CUBE_KERNEL_MAX_ARGS];
+  if (nOps > CUBE_KERNEL_MAX_ARGS || nIn + nScratch + nOut > CUBE_KERNEL_MAX_ARGS || nIn > 8) {
     mlirEmitError(loc, "cube-group-kernels: too many kernel arguments");
     return false;
   }
-  for (intptr_t i = 0; i < nIn; ++i) types[i] = mlirValueGetType(mlirOperationGetOperand(op, i));
+  for (intptr_t i = 0, k = 0; i < nOps; ++i) {
+    int slot = inplaceSlot(spec, i);
+    MlirValue v = mlirOperationGetOperand(op, i);
+    intptr_t at = slot >= 0 ? nIn + nScratch + slot : k++;
+    argOf[i] = (int)at;
+    types[at] = mlirValueGetType(v);
+    args[at] = v;
+  }
   for (intptr_t i = 0; i < nScratch; ++i) types[nIn + i] = scratch[i];
-  types[nIn + nScratch] = mlirValueGetType(mlirOperationGetResult(op, 0));
+  for (intptr_t i = 0; i < nRes; ++i) types[nIn + nScratch + i] = mlirValueGetType(mlirOperationGetResult(op, i));
 
   char base[128];
   MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
   snprintf(base, sizeof base, "k%d_%.*s", g->count++, (int)opName.length - 5, opName.data + 5);
   CubeBuf name = {0};
   cubeFreshSymbol(g->module, base, &name);
-  MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, types);
+  MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, nOut, types, argOf);
   mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
   g->lastFunc = fn;
 
-  MlirValue args[12];
-  for (intptr_t i = 0; i < nIn; ++i) args[i] = mlirOperationGetOperand(op, i);
-  for (intptr_t i = 0; i < nScratch + 1; ++i)
+  for (intptr_t i = 0; i < nScratch + nRes; ++i)
     args[nIn + i] = mlirOperationGetResult(cubeInsertBefore(op, buildEmpty(loc, types[nIn + i])), 0);
   MlirStringRef scope;
   bool hasScope = cubeGetScope(op, &scope);
@@ -121,11 +145,12 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
       named(ctx, "cube.scope", hasScope ? mlirStringAttrGet(ctx, scope) : mlirStringAttrGet(ctx, CUBE_STR(""))),
   };
   MlirOperationState cs = mlirOperationStateGet(CUBE_STR("func.call"), loc);
-  mlirOperationStateAddOperands(&cs, nIn + nScratch + 1, args);
-  mlirOperationStateAddResults(&cs, 1, &types[nIn + nScratch]);
+  mlirOperationStateAddOperands(&cs, nIn + nScratch + nOut, args);
+  mlirOperationStateAddResults(&cs, nOut, &types[nIn + nScratch]);
   mlirOperationStateAddAttributes(&cs, hasScope ? 3 : 2, attrs);
   MlirOperation call = cubeInsertBefore(op, mlirOperationCreate(&cs));
-  mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetResult(call, 0));
+  for (intptr_t i = 0; i < nRes; ++i)
+    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, i), mlirOperationGetResult(call, i));
   mlirOperationDestroy(op);
   cubeBufFree(&name);
   return true;
@@ -134,7 +159,9 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
 static bool groupOp(Group *g, MlirOperation op) {
   MlirLocation loc = mlirOperationGetLocation(op);
   char msg[512];
-  if (cubeOpNameIs(op, "func.return") || cubeIsOp(op, "param") || cubeIsOp(op, "reshape")) return true;
+  if (cubeOpNameIs(op, "func.return") || cubeIsOp(op, "param") || cubeIsOp(op, "opt_state") ||
+      cubeIsOp(op, "reshape"))
+    return true;
   if (cubeIsCheckpoint(op) || cubeIsOp(op, "dropout")) {
     mlirEmitError(loc, "cube-group-kernels: @forward still has checkpoints or dropout; run cube-prepare-forward first");
     return false;
@@ -184,7 +211,7 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
     mlirEmitError(mlirOperationGetLocation(module), msg);
     return mlirLogicalResultFailure();
   }
-  g.forward = cubeFindForward(module, err, sizeof err);
+  g.forward = cubeFindProgram(module, options[OPT_FUNC].s, err, sizeof err);
   if (mlirOperationIsNull(g.forward)) {
     char msg[600];
     snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);
@@ -206,6 +233,13 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
   }
   if (!ok) return mlirLogicalResultFailure();
   cubeSetStrAttr(module, CUBE_ATTR_TARGET, g.target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
+  MlirAttribute sym = mlirOperationGetAttributeByName(g.forward, CUBE_STR("sym_name"));
+  if (!mlirAttributeIsNull(sym) && mlirAttributeIsAString(sym)) {
+    MlirStringRef nm = mlirStringAttrGetValue(sym);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%.*s", (int)nm.length, nm.data);
+    cubeSetStrAttr(module, CUBE_ATTR_PROGRAM, buf);
+  }
   return mlirLogicalResultSuccess();
 }
 

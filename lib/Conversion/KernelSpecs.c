@@ -1,7 +1,8 @@
 /* The per-op kernel table: which cube ops become kernels, the scratch tensors each kernel takes (shared by
  * cube-group-kernels, which puts them in the kernel's signature, and cube-lower-to-linalg, which uses them)
  * and the generator of its linalg body. param, reshape (a buffer alias) and dropout (removed for eval by
- * cube-prepare-forward) have no kernel. */
+ * cube-prepare-forward) have no kernel, nor opt_state (a buffer, like param). An in-place op (nInplace > 0)
+ * has no results: the operands listed in `inplace` are its kernel's outs. */
 #include <string.h>
 
 #include "cube/KernelGen.h"
@@ -13,6 +14,7 @@ static int noScratch(MlirOperation op, MlirType *types) {
   return 0;
 }
 
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const KernelSpec kSpecs[] = {
     {"add", noScratch, kgenElementwise},       {"sub", noScratch, kgenElementwise},
     {"mul", noScratch, kgenElementwise},       {"div", noScratch, kgenElementwise},
@@ -25,6 +27,16 @@ static const KernelSpec kSpecs[] = {
     {"rope", noScratch, kgenRope},             {"attention", kscrAttention, kgenAttention},
     {"cross_entropy", kscrCrossEntropy, kgenCrossEntropy},
     {"linear", kscrLinear, kgenLinear},        {"matmul", kscrMatmul, kgenMatmul},
+    /* backward and optimizer ops (docs/dialect.md "Backward and optimizer ops") */
+    {"silu_grad", noScratch, kgenSiluGrad},    {"softmax_grad", kscrSoftmaxGrad, kgenSoftmaxGrad},
+    {"rope_grad", noScratch, kgenRopeGrad},    {"reduce_sum", kscrReduceSum, kgenReduceSum},
+    {"pad", noScratch, kgenPad},               {"sumsq", noScratch, kgenSumsq},
+    {"embedding_grad", noScratch, kgenEmbeddingGrad},
+    {"rmsnorm_grad", kscrRmsnormGrad, kgenRmsnormGrad},
+    {"cross_entropy_grad", kscrCrossEntropyGrad, kgenCrossEntropyGrad},
+    {"attention_grad", kscrAttentionGrad, kgenAttentionGrad},
+    /* in place: param (operand 0), exp_avg (2), exp_avg_sq (3) are the kernel's outs */
+    {"adamw_update", noScratch, kgenAdamwUpdate, 3, {0, 2, 3}},
 };
 
 const KernelSpec *cubeKernelSpecFor(MlirOperation op) {

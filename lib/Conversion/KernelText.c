@@ -130,31 +130,44 @@ KFlat kgFill(KGen *g, KFlat dst, const char *value) {
   return r;
 }
 
-void kgReturn(KGen *g, KFlat result, MlirType outType) {
+/* The flat value expanded back to the out's type; returns the value's name. */
+static KVal unflat(KGen *g, KFlat result, MlirType outType) {
   intptr_t r = kgRank(outType);
   KVal v = result.v;
-  if (r != 1) {
-    v = fresh(g, 'v');
-    if (r == 0) {
-      cubeBufPrintf(g->b, "    %s = tensor.collapse_shape %s [] : ", v.s, result.v.s);
-      flatType(g->b, result.n, result.elt);
-      cubeBufAppend(g->b, " into ");
-    } else {
-      cubeBufPrintf(g->b, "    %s = tensor.expand_shape %s [[", v.s, result.v.s);
-      for (intptr_t i = 0; i < r; ++i) cubeBufPrintf(g->b, "%s%d", i ? ", " : "", (int)i);
-      cubeBufAppend(g->b, "]] output_shape [");
-      for (intptr_t i = 0; i < r; ++i) cubeBufPrintf(g->b, "%s%" PRId64, i ? ", " : "", kgDim(outType, i));
-      cubeBufAppend(g->b, "] : ");
-      flatType(g->b, result.n, result.elt);
-      cubeBufAppend(g->b, " into ");
-    }
-    kgTypeText(outType, g->b);
-    cubeBufAppend(g->b, "\n");
+  if (r == 1) return v;
+  v = fresh(g, 'v');
+  if (r == 0) {
+    cubeBufPrintf(g->b, "    %s = tensor.collapse_shape %s [] : ", v.s, result.v.s);
+    flatType(g->b, result.n, result.elt);
+    cubeBufAppend(g->b, " into ");
+  } else {
+    cubeBufPrintf(g->b, "    %s = tensor.expand_shape %s [[", v.s, result.v.s);
+    for (intptr_t i = 0; i < r; ++i) cubeBufPrintf(g->b, "%s%d", i ? ", " : "", (int)i);
+    cubeBufAppend(g->b, "]] output_shape [");
+    for (intptr_t i = 0; i < r; ++i) cubeBufPrintf(g->b, "%s%" PRId64, i ? ", " : "", kgDim(outType, i));
+    cubeBufAppend(g->b, "] : ");
+    flatType(g->b, result.n, result.elt);
+    cubeBufAppend(g->b, " into ");
   }
-  cubeBufPrintf(g->b, "    return %s : ", v.s);
   kgTypeText(outType, g->b);
   cubeBufAppend(g->b, "\n");
+  return v;
 }
+
+void kgReturnN(KGen *g, int n, const KFlat *results, const MlirType *outTypes) {
+  KVal v[3];
+  for (int i = 0; i < n && i < 3; ++i) v[i] = unflat(g, results[i], outTypes[i]);
+  cubeBufAppend(g->b, "    return ");
+  for (int i = 0; i < n && i < 3; ++i) cubeBufPrintf(g->b, "%s%s", i ? ", " : "", v[i].s);
+  cubeBufAppend(g->b, " : ");
+  for (int i = 0; i < n && i < 3; ++i) {
+    if (i) cubeBufAppend(g->b, ", ");
+    kgTypeText(outTypes[i], g->b);
+  }
+  cubeBufAppend(g->b, "\n");
+}
+
+void kgReturn(KGen *g, KFlat result, MlirType outType) { kgReturnN(g, 1, &result, &outType); }
 
 /* ---- generic bodies ----------------------------------------------------------------------------------- */
 
@@ -211,7 +224,8 @@ void kgGeneric(KGen *g, int nLoops, int nIn, const KOperand *ins, int nOut, cons
   }
   strcat(dims, ")");
   CubeBuf *b = g->b;
-  cubeBufPrintf(b, "    %s%s = linalg.generic {indexing_maps = [", r.s, nOut > 1 ? ":2" : "");
+  if (nOut > 1) cubeBufPrintf(b, "    %s:%d = linalg.generic {indexing_maps = [", r.s, nOut);
+  else cubeBufPrintf(b, "    %s = linalg.generic {indexing_maps = [", r.s);
   for (int i = 0; i < nIn + nOut; ++i) {
     const KOperand *o = i < nIn ? &ins[i] : &outs[i - nIn];
     cubeBufPrintf(b, "%saffine_map<%s -> (%s)>", i ? ", " : "", dims, o->map);
@@ -266,23 +280,39 @@ bool cubeKernelText(MlirOperation op, const char *name, const KArgs *a, CubeBuf 
     return false;
   }
   MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
+  int nOut = a->nOut > 0 ? a->nOut : 1;
+  const MlirType *outs = a->nOut > 0 ? a->outs : &a->out;
   cubeBufPrintf(out, "func.func private @%s(", name);
-  for (int i = 0; i < a->nIn + a->nScratch + 1; ++i) {
+  for (int i = 0; i < a->nIn + a->nScratch + nOut; ++i) {
     if (i) cubeBufAppend(out, ", ");
+    int o = i - a->nIn - a->nScratch;
     if (i < a->nIn) cubeBufPrintf(out, "%%in%d: ", i);
-    else if (i < a->nIn + a->nScratch) cubeBufPrintf(out, "%%s%d: ", i - a->nIn);
-    else cubeBufAppend(out, "%out: ");
-    kgTypeText(i < a->nIn ? a->in[i] : i < a->nIn + a->nScratch ? a->scratch[i - a->nIn] : a->out, out);
+    else if (o < 0) cubeBufPrintf(out, "%%s%d: ", i - a->nIn);
+    else if (o == 0) cubeBufAppend(out, "%out: ");
+    else cubeBufPrintf(out, "%%out%d: ", o);
+    kgTypeText(i < a->nIn ? a->in[i] : o < 0 ? a->scratch[i - a->nIn] : outs[o], out);
   }
-  cubeBufAppend(out, ") -> ");
-  kgTypeText(a->out, out);
-  cubeBufPrintf(out, " attributes {cube.kernel = \"%.*s\", cube.kernel_inputs = %d : i64, "
-                "cube.kernel_scratch = %d : i64} {\n", (int)opName.length, opName.data, a->nIn, a->nScratch);
+  cubeBufAppend(out, nOut > 1 ? ") -> (" : ") -> ");
+  for (int o = 0; o < nOut; ++o) {
+    if (o) cubeBufAppend(out, ", ");
+    kgTypeText(outs[o], out);
+  }
+  cubeBufPrintf(out, "%s attributes {cube.kernel = \"%.*s\", cube.kernel_inputs = %d : i64, "
+                "cube.kernel_scratch = %d : i64", nOut > 1 ? ")" : "", (int)opName.length, opName.data, a->nIn,
+                a->nScratch);
+  if (nOut != 1) cubeBufPrintf(out, ", cube.kernel_outs = %d : i64", nOut);
+  cubeBufAppend(out, "} {\n");
   KGen g = {.b = out};
-  bool ok = true;
-  if (kgNumElements(a->out) == 0) { /* nothing to compute */
-    cubeBufAppend(out, "    return %out : ");
-    kgTypeText(a->out, out);
+  bool ok = true, empty = true;
+  for (int o = 0; o < nOut; ++o) empty &= kgNumElements(outs[o]) == 0;
+  if (empty) { /* nothing to compute */
+    cubeBufAppend(out, "    return ");
+    for (int o = 0; o < nOut; ++o) cubeBufPrintf(out, "%s%%out%.0d", o ? ", " : "", o);
+    cubeBufAppend(out, " : ");
+    for (int o = 0; o < nOut; ++o) {
+      if (o) cubeBufAppend(out, ", ");
+      kgTypeText(outs[o], out);
+    }
     cubeBufAppend(out, "\n");
   } else {
     ok = spec->gen(&g, op, a) && !g.failed;

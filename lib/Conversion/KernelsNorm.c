@@ -3,6 +3,7 @@
  *
  * rmsnorm as HF's LlamaRMSNorm: x32 = f32(x); y = w * cast(x32 * rsqrt(sum(x32^2)/H + eps), x.dtype).
  * softmax with max-subtraction, in f32: exp(x - max) / sum(exp(x - max)).
+ * rope_grad (its transpose) shares rope's generator.
  * rope as HF's LlamaRotaryEmbedding + apply_rotary_pos_emb, positions 0..S-1:
  *   inv_freq[i] = 1 / theta^(2i/D) (f32, as HF), angle = s * inv_freq[i mod D/2],
  *   out = x * cos(angle) + rotate_half(x) * sin(angle), rotate_half(x) = cat(-x[D/2:], x[:D/2]). */
@@ -131,12 +132,14 @@ bool kgenSoftmax(KGen *g, MlirOperation op, const KArgs *a) {
 
 /* ---- rope --------------------------------------------------------------------------------------------- */
 
-bool kgenRope(KGen *g, MlirOperation op, const KArgs *a) {
+/* rope (transpose = false) and rope_grad (transpose = true: dx = dy cos + rotate_half_T(dy) sin,
+ * rotate_half_T(y) = cat(y[D/2:], -y[:D/2]), the same partner element with the opposite sign). */
+static bool ropeGen(KGen *g, MlirOperation op, const KArgs *a, bool transpose) {
   double theta = 10000.0;
   cubeGetF64Attr(op, "theta", &theta);
   MlirType t = a->in[0];
   if (kgRank(t) != 4) {
-    snprintf(g->err, sizeof g->err, "rope needs a rank-4 input [B, heads, S, D]");
+    snprintf(g->err, sizeof g->err, "%s needs a rank-4 input [B, heads, S, D]", transpose ? "rope_grad" : "rope");
     return false;
   }
   int64_t s = kgDim(t, 2), d = kgDim(t, 3), half = d / 2;
@@ -169,7 +172,8 @@ bool kgenRope(KGen *g, MlirOperation op, const KArgs *a) {
   KVal low = kbOp(&b, "arith.cmpi ult, %s, %s : index", dd.s, ch.s);
   KVal xp = kbToF32(&b, kbArg("%bi1"), x.elt);
   KVal nxp = kbOp(&b, "arith.negf %s : f32", xp.s);
-  KVal rot = kbOp(&b, "arith.select %s, %s, %s : f32", low.s, nxp.s, xp.s);
+  KVal rot = transpose ? kbOp(&b, "arith.select %s, %s, %s : f32", low.s, xp.s, nxp.s)
+                       : kbOp(&b, "arith.select %s, %s, %s : f32", low.s, nxp.s, xp.s);
   KVal xf = kbToF32(&b, kbArg("%bi0"), x.elt);
   KVal p1 = kbOp(&b, "arith.mulf %s, %s : f32", xf.s, cosv.s);
   KVal p2 = kbOp(&b, "arith.mulf %s, %s : f32", rot.s, sinv.s);
@@ -179,3 +183,6 @@ bool kgenRope(KGen *g, MlirOperation op, const KArgs *a) {
   kgReturn(g, res, a->out);
   return true;
 }
+
+bool kgenRope(KGen *g, MlirOperation op, const KArgs *a) { return ropeGen(g, op, a, false); }
+bool kgenRopeGrad(KGen *g, MlirOperation op, const KArgs *a) { return ropeGen(g, op, a, true); }

@@ -40,15 +40,21 @@ static bool lowerKernel(MlirOperation fn) {
     return false;
   }
   MlirType type = mlirTypeAttrGetValue(ft);
-  KArgs a = {.nIn = (int)nIn, .nScratch = (int)nScratch};
-  if (nIn < 1 || nIn > 4 || nScratch < 0 || nScratch > 6 || mlirFunctionTypeGetNumInputs(type) != nIn + nScratch + 1 ||
-      mlirFunctionTypeGetNumResults(type) != 1 || nIn != mlirOperationGetNumOperands(op)) {
+  int64_t nOut = 1;
+  cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_OUTS, &nOut);
+  KArgs a = {.nIn = (int)nIn, .nScratch = (int)nScratch, .nOut = (int)nOut};
+  const KernelSpec *spec0 = cubeKernelSpecFor(op);
+  int nInplace = spec0 ? spec0->nInplace : 0;
+  if (nIn < 1 || nIn > 8 || nScratch < 0 || nScratch > 6 || nOut < 1 || nOut > 3 ||
+      mlirFunctionTypeGetNumInputs(type) != nIn + nScratch + nOut || mlirFunctionTypeGetNumResults(type) != nOut ||
+      nIn + nInplace != mlirOperationGetNumOperands(op) || (nInplace && nInplace != nOut)) {
     mlirEmitError(loc, "cube-lower-to-linalg: the kernel's signature does not match its op");
     return false;
   }
   for (int i = 0; i < a.nIn; ++i) a.in[i] = mlirFunctionTypeGetInput(type, i);
   for (int i = 0; i < a.nScratch; ++i) a.scratch[i] = mlirFunctionTypeGetInput(type, a.nIn + i);
-  a.out = mlirFunctionTypeGetResult(type, 0);
+  for (int i = 0; i < a.nOut; ++i) a.outs[i] = mlirFunctionTypeGetResult(type, i);
+  a.out = a.outs[0];
   /* The scratch in the signature must be what the generator expects. */
   const KernelSpec *spec = cubeKernelSpecFor(op);
   if (!spec) {

@@ -42,8 +42,8 @@ typedef struct {
   ValBuf *vals;
   size_t nVals, capVals;
   int64_t arena;
-  int next, nParams;
-  json_t *params, *steps, *outputs;
+  int next, nParams, nStates;
+  json_t *params, *steps, *outputs, *states;
   MlirValue *rets;
   intptr_t nRets;
   bool *retDone;
@@ -193,6 +193,28 @@ static void planParam(Plan *p, MlirOperation op) {
   else json_array_append_new(p->params, e);
 }
 
+/* A cube.opt_state (an optimizer-state tensor, docs/plan-format.md "Training plans"): a buffer of kind
+ * optimizer-state and a row of the `state` table. */
+static void planState(Plan *p, MlirOperation op) {
+  MlirStringRef name, init, param = {"", 0};
+  if (!cubeGetStrAttr(op, "name", &name) || !cubeGetStrAttr(op, "init", &init)) {
+    fail(p, op, "a cube.opt_state without name or init");
+    return;
+  }
+  cubeGetStrAttr(op, "param", &param);
+  char bn[32];
+  snprintf(bn, sizeof bn, "o%d", p->nStates++);
+  MlirValue v = mlirOperationGetResult(op, 0);
+  int b = newBuf(p, op, mlirValueGetType(v), "optimizer-state", bn, -1);
+  if (b < 0) return;
+  bind(p, v, b);
+  json_t *e = json_pack("{s:s%, s:s%, s:s, s:s, s:o, s:s%}", "name", name.data, name.length, "param", param.data,
+                        param.length, "buffer", bn, "dtype", p->bufs[b].dtype, "shape", shapeJson(p->bufs[b].type),
+                        "init", init.data, init.length);
+  if (!e) fail(p, op, "a cube.opt_state's name, param or init is not valid UTF-8 text");
+  else json_array_append_new(p->states, e);
+}
+
 static void planReshape(Plan *p, MlirOperation op) {
   int src = operandBuf(p, op, 0);
   if (src < 0) return;
@@ -263,13 +285,17 @@ static void planCall(Plan *p, MlirOperation op) {
   if (mlirAttributeIsNull(callee) || !mlirAttributeIsAFlatSymbolRef(callee)) { fail(p, op, "a call without callee"); return; }
   MlirStringRef name = mlirFlatSymbolRefAttrGetValue(callee), cubeOp = {"", 0};
   MlirOperation fn = cubeLookupFunc(p->module, name);
-  int64_t nIn = -1, nScratch = -1;
+  int64_t nIn = -1, nScratch = -1, nOut = 1;
   if (mlirOperationIsNull(fn) || !cubeIsKernelFunc(fn) || !cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_INPUTS, &nIn) ||
       !cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_SCRATCH, &nScratch) || cubeIsCheckpoint(op))
     { fail(p, op, "@forward calls a function that is not a kernel (run cube-prepare-forward and "
                        "cube-group-kernels first)"); return; }
+  cubeGetI64Attr(fn, CUBE_ATTR_KERNEL_OUTS, &nOut);
   intptr_t n = mlirOperationGetNumOperands(op);
-  if (n != nIn + nScratch + 1 || mlirOperationGetNumResults(op) != 1) { fail(p, op, "a kernel call of the wrong arity"); return; }
+  if (nOut < 1 || n != nIn + nScratch + nOut || mlirOperationGetNumResults(op) != nOut) {
+    fail(p, op, "a kernel call of the wrong arity");
+    return;
+  }
   int *bufs = malloc(sizeof *bufs * (size_t)n);
   if (!bufs) {
     fail(p, op, "out of memory");
@@ -279,18 +305,20 @@ static void planCall(Plan *p, MlirOperation op) {
     MlirValue v = mlirOperationGetOperand(op, i);
     if (i < nIn) {
       bufs[i] = operandBuf(p, op, i);
-    } else if (i < n - 1) {
+    } else if (i < nIn + nScratch) {
       char sn[32];
       snprintf(sn, sizeof sn, "s%d", p->next++);
       bufs[i] = newBuf(p, op, mlirValueGetType(v), "scratch", sn, -1);
       if (bufs[i] >= 0) bind(p, v, bufs[i]);
     } else {
-      MlirValue r = mlirOperationGetResult(op, 0);
-      bufs[i] = bufForResult(p, op, r, "activation", 't');
-      if (bufs[i] >= 0) {
-        bind(p, v, bufs[i]);
-        bind(p, r, bufs[i]);
+      /* An out that already has a buffer (a param or state updated in place) is written there. */
+      MlirValue r = mlirOperationGetResult(op, i - nIn - nScratch);
+      bufs[i] = findBuf(p, v);
+      if (bufs[i] < 0) {
+        bufs[i] = bufForResult(p, op, r, "activation", 't');
+        if (bufs[i] >= 0) bind(p, v, bufs[i]);
       }
+      if (bufs[i] >= 0) bind(p, r, bufs[i]);
     }
     if (bufs[i] < 0) p->failed = true;
   }
@@ -412,6 +440,7 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
   p.params = json_array();
   p.steps = json_array();
   p.outputs = json_array();
+  p.states = json_array();
   MlirOperation ret = mlirBlockGetTerminator(entry);
   p.nRets = mlirOperationIsNull(ret) ? 0 : mlirOperationGetNumOperands(ret);
   p.rets = calloc((size_t)p.nRets + 1, sizeof *p.rets);
@@ -425,6 +454,7 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op) && !p.failed;
        op = mlirOperationGetNextInBlock(op)) {
     if (cubeIsOp(op, "param")) planParam(&p, op);
+    else if (cubeIsOp(op, "opt_state")) planState(&p, op);
     else if (cubeIsOp(op, "reshape")) planReshape(&p, op);
     else if (cubeOpNameIs(op, "tensor.empty")) planEmpty(&p, op);
     else if (cubeHasAttr(op, CUBE_ATTR_GEMM) && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul"))) planGemm(&p, op);
@@ -477,6 +507,7 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
     appendArray(&out, "outputs", p.outputs, false);
     appendArray(&out, "buffers", bufs, false);
     appendArray(&out, "params", p.params, false);
+    if (json_array_size(p.states)) appendArray(&out, "state", p.states, false);
     appendArray(&out, "steps", p.steps, true);
     cubeBufAppend(&out, "}\n");
     json_decref(scalars);
@@ -492,6 +523,7 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
   json_decref(p.params);
   json_decref(p.steps);
   json_decref(p.outputs);
+  json_decref(p.states);
   free(p.bufs);
   free(p.vals);
   free(p.rets);

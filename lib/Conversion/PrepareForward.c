@@ -2,9 +2,17 @@
  * (`func.call {cube.checkpoint}`, written by cube-recompute) are inlined: a forward pass recomputes nothing,
  * and kernels are grouped per op of one function. The inlined ops' relative scopes become absolute again
  * (`<checkpoint scope>.<relative scope>`), so the plan's steps name real HF modules. Dropout is the identity
- * in eval and is removed. Outlined functions left without callers are erased. */
+ * in eval and is removed. Outlined functions left without callers are erased.
+ *
+ * func=train_step|grad_step (default forward) prepares that function instead (docs/codegen.md "Training
+ * plans"): the other functions with a body are erased; dropout with p = 0 is removed, dropout with p > 0 is an
+ * error (no dropout kernel yet). The recomputed copies cube-autodiff emits for checkpoints are ordinary ops
+ * (cube.recomputed) and stay separate steps: nothing here merges them with the forward ones. The p of a LoRA
+ * dropout (scope `*.lora_dropout*`) is recorded as the module attribute cube.lora_dropout for the plan's
+ * `lora` object before the op is removed. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cube/Conversion.h"
 #include "cube/Ops.h"
@@ -92,10 +100,52 @@ static void collectDropout(MlirOperation op, void *u) {
   if (cubeIsOp(op, "dropout")) collect(op, u);
 }
 
+enum { OPT_FUNC };
+
+static const CubePassOption kOptions[] = {
+    [OPT_FUNC] = {"func", CUBE_OPT_STRING, "forward", "the function to compile: forward (eval), train_step or "
+                  "grad_step (written by cube-autodiff)", 0, 0},
+};
+
+static bool inFunc(MlirOperation op, MlirOperation fn) {
+  for (MlirOperation p = mlirOperationGetParentOperation(op); !mlirOperationIsNull(p);
+       p = mlirOperationGetParentOperation(p))
+    if (mlirOperationEqual(p, fn)) return true;
+  return false;
+}
+
+static bool isLoraDropout(MlirOperation op) {
+  MlirStringRef sc;
+  if (!cubeGetScope(op, &sc)) return false;
+  for (size_t i = 0; i + 13 <= sc.length; ++i)
+    if (!memcmp(sc.data + i, "lora_dropout", 12)) return true;
+  return false;
+}
+
 static MlirLogicalResult runPrepare(MlirOperation module, const CubeOptionValue *options) {
-  (void)options;
+  const char *func = options && options[OPT_FUNC].s ? options[OPT_FUNC].s : "forward";
+  bool training = *func && strcmp(func, "forward");
   MlirBlock body = cubeModuleBody(module);
   if (mlirBlockIsNull(body)) return mlirLogicalResultSuccess();
+  MlirOperation program = {NULL};
+  if (training) {
+    char err[512], msg[600];
+    program = cubeFindProgram(module, func, err, sizeof err);
+    if (mlirOperationIsNull(program)) {
+      snprintf(msg, sizeof msg, "cube-prepare-forward: %s", err);
+      mlirEmitError(mlirOperationGetLocation(module), msg);
+      return mlirLogicalResultFailure();
+    }
+    /* Only the program is compiled: the other functions with a body (the forward it was built from) go,
+     * outlined ones after inlining below. */
+    for (MlirOperation f = mlirBlockGetFirstOperation(body); !mlirOperationIsNull(f);) {
+      MlirOperation next = mlirOperationGetNextInBlock(f);
+      MlirBlock fb;
+      if (!mlirOperationEqual(f, program) && !cubeIsOutlinedFunc(f) && cubeFuncEntryBlock(f, &fb))
+        mlirOperationDestroy(f);
+      f = next;
+    }
+  }
   /* Inline checkpoints in every non-outlined function until none is left (inlined bodies may hold more). */
   for (int round = 0; round < 64; ++round) {
     OpList calls = {0};
@@ -118,6 +168,17 @@ static MlirLogicalResult runPrepare(MlirOperation module, const CubeOptionValue 
   cubeWalkOps(module, "cube.dropout", collectDropout, &drops);
   for (size_t i = 0; i < drops.n; ++i) {
     MlirOperation d = drops.v[i];
+    double p = 0;
+    cubeGetF64Attr(d, "p", &p);
+    if (isLoraDropout(d)) cubeSetF64Attr(module, CUBE_ATTR_LORA_DROPOUT, p);
+    if (training && p > 0 && inFunc(d, program)) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "cube-prepare-forward: dropout with p=%g in @%s: training with dropout is not "
+               "supported by codegen yet (no dropout kernel); use p=0", p, func);
+      mlirEmitError(mlirOperationGetLocation(d), msg);
+      free(drops.v);
+      return mlirLogicalResultFailure();
+    }
     if (mlirOperationGetNumOperands(d) == 1 && mlirOperationGetNumResults(d) == 1)
       mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(d, 0), mlirOperationGetOperand(d, 0));
     mlirOperationDestroy(d);
@@ -130,7 +191,7 @@ const CubePassInfo cubePrepareForwardPassInfo = {
     .argument = "cube-prepare-forward",
     .description = "Forward (eval) form for codegen: inline checkpoints with absolute scopes, remove dropout",
     .anchor = "builtin.module",
-    .options = NULL,
-    .nOptions = 0,
+    .options = kOptions,
+    .nOptions = sizeof kOptions / sizeof kOptions[0],
     .run = runPrepare,
 };

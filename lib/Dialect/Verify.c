@@ -349,21 +349,56 @@ static void collectParams(CubeVerifier *v) {
   }
   for (intptr_t i = 0; i < v->nOps; ++i) {
     MlirStringRef name;
-    if (cubeIsOp(v->ops[i], "param") && cubeGetStrAttr(v->ops[i], "name", &name) && name.length)
+    if ((cubeIsOp(v->ops[i], "param") || cubeIsOp(v->ops[i], "opt_state")) && cubeGetStrAttr(v->ops[i], "name", &name) && name.length)
       v->params[v->nParams++] = (Keyed){name, {NULL, 0}, i};
   }
   qsort(v->params, (size_t)v->nParams, sizeof *v->params, cmpKeyed);
 }
 
-/* Rule: parameter names are unique; the message names the first use. */
+static bool sameStrAttr(MlirOperation a, MlirOperation b, const char *name) {
+  MlirAttribute x = mlirOperationGetAttributeByName(a, CUBE_STR(name));
+  MlirAttribute y = mlirOperationGetAttributeByName(b, CUBE_STR(name));
+  if (mlirAttributeIsNull(x) || mlirAttributeIsNull(y)) return mlirAttributeIsNull(x) && mlirAttributeIsNull(y);
+  return mlirAttributeEqual(x, y);
+}
+
+/* Two declarations of one shared parameter (or optimizer state): same op, result type, init, flags. */
+static bool sameDeclaration(MlirOperation a, MlirOperation b) {
+  if (!mlirIdentifierEqual(mlirOperationGetName(a), mlirOperationGetName(b))) return false;
+  if (mlirOperationGetNumResults(a) != 1 || mlirOperationGetNumResults(b) != 1) return false;
+  if (!mlirTypeEqual(mlirValueGetType(mlirOperationGetResult(a, 0)), mlirValueGetType(mlirOperationGetResult(b, 0))))
+    return false;
+  return sameStrAttr(a, b, "init") && sameStrAttr(a, b, "trainable") && sameStrAttr(a, b, "param");
+}
+
+/* Rule: parameter (and optimizer-state) names are unique within a function; another function may declare
+ * the same parameter again (@forward and @train_step share the model's weights) with the same type, init
+ * and flag. The message names the first use. */
 static void verifyParamName(CubeVerifier *v, intptr_t at) {
   MlirStringRef name;
   if (!cubeGetStrAttr(v->ops[at], "name", &name) || !name.length) return;
   const Keyed *first = findFirst(v->params, v->nParams, name);
   if (!first || first->index == at) return;
+  intptr_t home = enclosingFunc(v, v->ops[at]);
+  bool clash = false;
+  for (const Keyed *k = first; k < v->params + v->nParams && mlirStringRefEqual(k->key, name) && k->index < at;
+       ++k)
+    if (enclosingFunc(v, v->ops[k->index]) == home || home < 0 || !sameDeclaration(v->ops[k->index], v->ops[at]))
+      clash = true;
+  if (!clash) return;
   char where[512];
   cubeVerifyPrintLoc(mlirOperationGetLocation(v->ops[first->index]), where, sizeof where);
   cubeVerifyEmit(v, v->ops[at], "parameter name '%.*s' is already used at %s", CUBE_SR(name), where);
+}
+
+/* Rule: an optimizer state's `param` names a cube.param of the module. */
+static void verifyOptStateParam(CubeVerifier *v, intptr_t at) {
+  MlirStringRef p;
+  if (!cubeGetStrAttr(v->ops[at], "param", &p) || !p.length) return;
+  for (const Keyed *k = findFirst(v->params, v->nParams, p); k && k < v->params + v->nParams &&
+                                                             mlirStringRefEqual(k->key, p); ++k)
+    if (cubeIsOp(v->ops[k->index], "param")) return;
+  cubeVerifyEmit(v, v->ops[at], "param '%.*s' is not the name of a cube.param of the module", CUBE_SR(p));
 }
 
 /* ---- functions and the checkpoint call graph ----------------------------------------------------- */
@@ -508,7 +543,8 @@ MlirLogicalResult cubeVerifyModule(MlirOperation module) {
       MlirOperation op = v.ops[i];
       if (cubeIsCubeOp(op)) {
         cubeVerifyCubeOp(&v, op);
-        if (cubeIsOp(op, "param")) verifyParamName(&v, i);
+        if (cubeIsOp(op, "param") || cubeIsOp(op, "opt_state")) verifyParamName(&v, i);
+        if (cubeIsOp(op, "opt_state")) verifyOptStateParam(&v, i);
       }
       MlirAttribute mark = mlirOperationGetAttributeByName(op, CUBE_STR("cube.checkpoint"));
       if (!mlirAttributeIsNull(mark)) {

@@ -409,7 +409,8 @@ static void ruleSoftmax(CubeVerifier *v, MlirOperation op) {
   if (ok) expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
 }
 
-static void ruleAttention(CubeVerifier *v, MlirOperation op) {
+/* The rules attention and attention_grad share (operands #0..#2); false when one failed. */
+static bool checkAttention(CubeVerifier *v, MlirOperation op) {
   MlirType q = opnd(op, 0), k = opnd(op, 1), val = opnd(op, 2);
   bool causal;
   int hasCausal = getBool(v, op, "causal", true, &causal);
@@ -420,7 +421,7 @@ static void ruleAttention(CubeVerifier *v, MlirOperation op) {
   ok = needRank(v, op, "operand #0 (query)", q, 4, false, "[B, Hq, S, D]") && ok;
   ok = needRank(v, op, "operand #1 (key)", k, 4, false, "[B, Hkv, Skv, D]") && ok;
   ok = needRank(v, op, "operand #2 (value)", val, 4, false, "[B, Hkv, Skv, D]") && ok;
-  if (!ok) return;
+  if (!ok) return false;
   if (!sameShape(k, val)) {
     emit(v, op, "value is %s but key is %s (they must have the same shape)", shapeText(val, false).s,
          shapeText(k, false).s);
@@ -445,7 +446,12 @@ static void ruleAttention(CubeVerifier *v, MlirOperation op) {
          (long long)dimOf(q, 2), (long long)dimOf(k, 2));
     ok = false;
   }
-  if (ok) expectLike(v, op, "result", res(op, 0), q, elemOf(q), "the query's type");
+  return ok;
+}
+
+static void ruleAttention(CubeVerifier *v, MlirOperation op) {
+  MlirType q = opnd(op, 0);
+  if (checkAttention(v, op)) expectLike(v, op, "result", res(op, 0), q, elemOf(q), "the query's type");
 }
 
 static void ruleCrossEntropy(CubeVerifier *v, MlirOperation op) {
@@ -568,6 +574,251 @@ static void ruleConcat(CubeVerifier *v, MlirOperation op) {
   free(d);
 }
 
+/* ---- backward and optimizer ops (docs/dialect.md, "Backward and optimizer ops") --------------------- */
+
+/* `what` must have exactly the type of `ref` (shape and element type). */
+static bool needSameType(CubeVerifier *v, MlirOperation op, const char *what, MlirType t, const char *refWhat,
+                         MlirType ref, const char *why) {
+  if (sameShape(t, ref) && mlirTypeEqual(elemOf(t), elemOf(ref))) return true;
+  emit(v, op, "%s is %s but %s is %s (%s)", what, shapeText(t, true).s, refWhat, shapeText(ref, true).s, why);
+  return false;
+}
+
+/* A rank-0 tensor of element type f32 (wantI64: i64). */
+static bool needScalar(CubeVerifier *v, MlirOperation op, const char *what, MlirType t, bool wantI64) {
+  MlirType e = elemOf(t);
+  bool ok = rankOf(t) == 0 && (wantI64 ? mlirTypeIsAInteger(e) && mlirIntegerTypeIsSignless(e) &&
+                                             mlirIntegerTypeGetWidth(e) == 64
+                                       : mlirTypeIsAF32(e));
+  if (!ok) emit(v, op, "%s must be %s, got %s", what, wantI64 ? "tensor<i64>" : "tensor<f32>", typeText(t).s);
+  return ok;
+}
+
+/* The defining op of `x` when it is a cube.<mnemonic>, else a null op. */
+static MlirOperation definedBy(MlirValue x, const char *mnemonic) {
+  if (!mlirValueIsAOpResult(x)) return (MlirOperation){NULL};
+  MlirOperation d = mlirOpResultGetOwner(x);
+  return cubeIsOp(d, mnemonic) ? d : (MlirOperation){NULL};
+}
+
+static void ruleEmbeddingGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType ids = opnd(op, 0), g = opnd(op, 1);
+  int64_t n;
+  int hasN = getI64(v, op, "num_embeddings", &n);
+  if (hasN == 1 && n <= 0) {
+    emit(v, op, "num_embeddings must be > 0, got %lld", (long long)n);
+    hasN = -1;
+  }
+  bool ok = true;
+  if (!isIdElem(elemOf(ids))) {
+    emit(v, op, "operand #0 (ids) must have element type i32 or i64, got %s", typeText(elemOf(ids)).s);
+    ok = false;
+  }
+  ok = needFloat(v, op, "operand #1 (dout)", g) && ok;
+  if (!needRank(v, op, "operand #1 (dout)", g, 1, true, "[*S, H]") || !ok) return;
+  bool match = rankOf(g) == rankOf(ids) + 1;
+  for (intptr_t i = 0; match && i < rankOf(ids); ++i) match = dimOf(g, i) == dimOf(ids, i);
+  if (!match) {
+    emit(v, op, "dout is %s but ids are %s (dout must have the ids' shape followed by H)", shapeText(g, false).s,
+         shapeText(ids, false).s);
+    return;
+  }
+  if (hasN != 1) return;
+  int64_t d[2] = {n, last(g, 1)};
+  expectDims(v, op, "result", res(op, 0), d, 2, elemOf(g), "[num_embeddings, H], dout's element type");
+}
+
+static void ruleRmsnormGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType x = opnd(op, 0), w = opnd(op, 1), g = opnd(op, 2);
+  needPositiveFloat(v, op, "eps", true, true);
+  bool ok = needFloat(v, op, "operand #0 (input)", x);
+  ok = needSameElem(v, op, "operand #1 (weight)", w, "operand #0 (input)", x) && ok;
+  ok = needRank(v, op, "operand #0 (input)", x, 1, true, "[*, H]") && ok;
+  ok = needRank(v, op, "operand #1 (weight)", w, 1, false, "[H]") && ok;
+  if (!ok) return;
+  if (dimOf(w, 0) != last(x, 1)) {
+    emit(v, op, "weight is %s but input has hidden size H = %lld", shapeText(w, false).s, (long long)last(x, 1));
+    return;
+  }
+  if (!needSameType(v, op, "dout", g, "input", x, "dout has the input's type")) return;
+  expectLike(v, op, "result #0", res(op, 0), x, elemOf(x), "dinput has the input's type");
+  expectLike(v, op, "result #1", res(op, 1), w, elemOf(w), "dweight has the weight's type");
+}
+
+static void ruleRopeGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType g = opnd(op, 0);
+  needPositiveFloat(v, op, "theta", true, true);
+  bool ok = needFloat(v, op, "operand #0 (dout)", g);
+  if (!needRank(v, op, "operand #0 (dout)", g, 4, false, "[B, heads, S, D]") || !ok) return;
+  if (last(g, 1) % 2) {
+    emit(v, op, "head dim D = %lld must be even (dout is %s)", (long long)last(g, 1), shapeText(g, false).s);
+    return;
+  }
+  expectLike(v, op, "result", res(op, 0), g, elemOf(g), "dout's type");
+}
+
+static void ruleSoftmaxGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType y = opnd(op, 0), g = opnd(op, 1);
+  bool ok = needFloat(v, op, "operand #0 (output)", y);
+  ok = getDim(v, op, y, "the output") >= 0 && ok;
+  ok = ok && needSameType(v, op, "dout", g, "output", y, "dout has the output's type");
+  if (ok) expectLike(v, op, "result", res(op, 0), y, elemOf(y), "the output's type");
+}
+
+static void ruleAttentionGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType q = opnd(op, 0), k = opnd(op, 1), val = opnd(op, 2), g = opnd(op, 3);
+  if (!checkAttention(v, op)) return;
+  if (!needSameType(v, op, "dout", g, "query", q, "dout has the query's type, the attention's output type"))
+    return;
+  expectLike(v, op, "result #0", res(op, 0), q, elemOf(q), "dquery has the query's type");
+  expectLike(v, op, "result #1", res(op, 1), k, elemOf(k), "dkey has the key's type");
+  expectLike(v, op, "result #2", res(op, 2), val, elemOf(val), "dvalue has the value's type");
+}
+
+static void ruleCrossEntropyGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType lg = opnd(op, 0), lb = opnd(op, 1), d = opnd(op, 2);
+  int64_t ii;
+  getI64(v, op, "ignore_index", &ii);
+  bool ok = needFloat(v, op, "operand #0 (logits)", lg);
+  if (!isIdElem(elemOf(lb))) {
+    emit(v, op, "operand #1 (labels) must have element type i32 or i64, got %s", typeText(elemOf(lb)).s);
+    ok = false;
+  }
+  ok = needScalar(v, op, "operand #2 (dloss)", d, false) && ok;
+  if (!needRank(v, op, "operand #0 (logits)", lg, 1, true, "[*N, V]") || !ok) return;
+  bool match = rankOf(lb) == rankOf(lg) - 1;
+  for (intptr_t i = 0; match && i < rankOf(lb); ++i) match = dimOf(lb, i) == dimOf(lg, i);
+  if (!match) {
+    emit(v, op, "labels are %s but logits are %s (labels must have the logits' shape without the last dim)",
+         shapeText(lb, false).s, shapeText(lg, false).s);
+    return;
+  }
+  expectLike(v, op, "result", res(op, 0), lg, elemOf(lg), "the logits' type");
+}
+
+static void ruleSiluGrad(CubeVerifier *v, MlirOperation op) {
+  MlirType x = opnd(op, 0), g = opnd(op, 1);
+  if (!needFloat(v, op, "operand #0 (input)", x)) return;
+  if (!needSameType(v, op, "dout", g, "input", x, "dout has the input's type")) return;
+  expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
+}
+
+static void ruleReduceSum(CubeVerifier *v, MlirOperation op) {
+  MlirType x = opnd(op, 0);
+  MlirAttribute dims;
+  intptr_t n;
+  bool ok = needFloat(v, op, "operand #0 (input)", x);
+  if (getI64Array(v, op, "dims", &dims, &n) != 1 || !ok) return;
+  intptr_t r = rankOf(x);
+  bool *summed = calloc((size_t)r + 1, 1);
+  int64_t *d = malloc(((size_t)r + 1) * sizeof *d);
+  ok = summed && d;
+  for (intptr_t i = 0; ok && i < n; ++i) {
+    int64_t k = mlirDenseI64ArrayGetElement(dims, i);
+    if (k < 0 || k >= r) {
+      emit(v, op, "dims entry #%ld is %lld, out of range [0, %ld)", (long)i, (long long)k, (long)r);
+      ok = false;
+    } else if (i > 0 && k <= mlirDenseI64ArrayGetElement(dims, i - 1)) {
+      emit(v, op, "dims must be sorted and unique, but entry #%ld (%lld) follows %lld", (long)i, (long long)k,
+           (long long)mlirDenseI64ArrayGetElement(dims, i - 1));
+      ok = false;
+    } else {
+      summed[k] = true;
+    }
+  }
+  intptr_t m = 0;
+  for (intptr_t i = 0; ok && i < r; ++i)
+    if (!summed[i]) d[m++] = dimOf(x, i);
+  if (ok) expectDims(v, op, "result", res(op, 0), d, m, elemOf(x), "the input's dims without the summed ones");
+  free(summed);
+  free(d);
+}
+
+static void rulePad(CubeVerifier *v, MlirOperation op) {
+  MlirType x = opnd(op, 0), r = res(op, 0);
+  bool ok = needSameElem(v, op, "result", r, "operand #0 (input)", x);
+  if (rankOf(r) != rankOf(x)) {
+    emit(v, op, "result has rank %ld but input has rank %ld (a pad keeps the rank)", (long)rankOf(r),
+         (long)rankOf(x));
+    ok = false;
+  }
+  MlirAttribute off;
+  intptr_t n;
+  if (getI64Array(v, op, "offsets", &off, &n) != 1 || !ok) return;
+  if (n != rankOf(x)) {
+    emit(v, op, "offsets has %ld entries but the input has rank %ld (one offset per dim)", (long)n,
+         (long)rankOf(x));
+    return;
+  }
+  for (intptr_t i = 0; i < n; ++i) {
+    int64_t o = mlirDenseI64ArrayGetElement(off, i), in = dimOf(x, i), out = dimOf(r, i);
+    if (o < 0)
+      emit(v, op, "offset %lld of dim #%ld is negative", (long long)o, (long)i);
+    else if (in > out || o > out - in)
+      emit(v, op, "dim #%ld: offset %lld + the input's size %lld exceeds the result's size %lld", (long)i,
+           (long long)o, (long long)in, (long long)out);
+  }
+}
+
+static void ruleSumsq(CubeVerifier *v, MlirOperation op) {
+  needFloat(v, op, "operand #0 (input)", opnd(op, 0));
+  needScalar(v, op, "result", res(op, 0), false);
+}
+
+static void ruleFill(CubeVerifier *v, MlirOperation op) {
+  needFloat(v, op, "result", res(op, 0));
+  needPositiveFloat(v, op, "value", true, false);
+}
+
+static void ruleMinimum(CubeVerifier *v, MlirOperation op) { ruleBinary(v, op); }
+
+static void ruleOptState(CubeVerifier *v, MlirOperation op) {
+  MlirType r = res(op, 0);
+  needFloat(v, op, "result", r);
+  MlirStringRef name, init, param;
+  if (getStr(v, op, "name", &name) == 1 && name.length == 0)
+    emit(v, op, "name must not be empty (it names the state in checkpoints, e.g. '<param>.exp_avg')");
+  if (getStr(v, op, "param", &param) == 1 && param.length == 0)
+    emit(v, op, "param must not be empty (it names the cube.param the state belongs to)");
+  if (getStr(v, op, "init", &init) == 1) {
+    CubeInitSpec spec;
+    char err[256];
+    if (!cubeInitSpecParse(init.length ? init.data : "", init.length, &spec, err, sizeof err))
+      emit(v, op, "init '%.*s' is not a valid initialiser: %s", CUBE_SR(init), err);
+  }
+}
+
+static void ruleAdamwUpdate(CubeVerifier *v, MlirOperation op) {
+  static const char *const names[] = {"operand #0 (param)", "operand #1 (grad)", "operand #2 (exp_avg)",
+                                      "operand #3 (exp_avg_sq)"};
+  double x;
+  for (int i = 0; i < 2; ++i) {
+    const char *b = i ? "beta2" : "beta1";
+    if (getF64(v, op, b, true, &x) == 1 && !(x >= 0 && x < 1)) emit(v, op, "%s must be in [0, 1), got %g", b, x);
+  }
+  needPositiveFloat(v, op, "eps", true, true);
+  if (getF64(v, op, "weight_decay", true, &x) == 1 && !(isfinite(x) && x >= 0))
+    emit(v, op, "weight_decay must be a finite float >= 0, got %g", x);
+  MlirType p = opnd(op, 0);
+  bool ok = needFloat(v, op, names[0], p);
+  for (int i = 1; ok && i < 4; ++i)
+    needSameType(v, op, names[i], opnd(op, i), "param", p, "the update's tensors all have the param's type");
+  needScalar(v, op, "operand #4 (lr)", opnd(op, 4), false);
+  needScalar(v, op, "operand #5 (step)", opnd(op, 5), true);
+  needScalar(v, op, "operand #6 (grad_scale)", opnd(op, 6), false);
+  MlirOperation po = definedBy(mlirOperationGetOperand(op, 0), "param");
+  MlirStringRef pname = {NULL, 0};
+  if (mlirOperationIsNull(po)) emit(v, op, "operand #0 (param) must be the result of a cube.param");
+  else cubeGetStrAttr(po, "name", &pname);
+  for (int i = 2; i < 4; ++i) {
+    MlirOperation so = definedBy(mlirOperationGetOperand(op, i), "opt_state");
+    MlirStringRef sp;
+    if (mlirOperationIsNull(so)) emit(v, op, "%s must be the result of a cube.opt_state", names[i]);
+    else if (pname.data && cubeGetStrAttr(so, "param", &sp) && !mlirStringRefEqual(sp, pname))
+      emit(v, op, "%s belongs to param '%.*s' but the update is for '%.*s'", names[i], CUBE_SR(sp), CUBE_SR(pname));
+  }
+}
+
 void cubeVerifyCheckpoint(CubeVerifier *v, MlirOperation op) {
   MlirAttribute c = attr(op, "callee");
   if (mlirAttributeIsNull(c)) {
@@ -633,7 +884,7 @@ typedef struct {
   intptr_t minOperands, maxOperands; /* maxOperands -1: any number */
   intptr_t minResults, maxResults;
   const char *operands; /* for messages: "2 operands (ids, weight)" */
-  const char *names[3]; /* operand names; a variadic group repeats the last one */
+  const char *names[7]; /* operand names; a variadic group repeats the last one */
   void (*rule)(CubeVerifier *v, MlirOperation op);
 } OpRule;
 
@@ -653,11 +904,27 @@ static const OpRule kRules[] = {
     {"cross_entropy", 2, 2, 1, 1, "2 operands (logits, labels)", {"logits", "labels"}, ruleCrossEntropy},
     UNARY("reshape", ruleReshape), UNARY("transpose", ruleTranspose), UNARY("slice", ruleSlice),
     {"concat", 2, 2, 1, 1, "2 operands (lhs, rhs)", {"lhs", "rhs"}, ruleConcat},
+    /* backward and optimizer ops */
+    {"embedding_grad", 2, 2, 1, 1, "2 operands (ids, dout)", {"ids", "dout"}, ruleEmbeddingGrad},
+    {"rmsnorm_grad", 3, 3, 2, 2, "3 operands (input, weight, dout)", {"input", "weight", "dout"}, ruleRmsnormGrad},
+    {"rope_grad", 1, 1, 1, 1, "1 operand (dout)", {"dout"}, ruleRopeGrad},
+    {"softmax_grad", 2, 2, 1, 1, "2 operands (output, dout)", {"output", "dout"}, ruleSoftmaxGrad},
+    {"attention_grad", 4, 4, 3, 3, "4 operands (query, key, value, dout)", {"query", "key", "value", "dout"},
+     ruleAttentionGrad},
+    {"cross_entropy_grad", 3, 3, 1, 1, "3 operands (logits, labels, dloss)", {"logits", "labels", "dloss"},
+     ruleCrossEntropyGrad},
+    {"silu_grad", 2, 2, 1, 1, "2 operands (input, dout)", {"input", "dout"}, ruleSiluGrad},
+    UNARY("reduce_sum", ruleReduceSum), UNARY("pad", rulePad), UNARY("sumsq", ruleSumsq),
+    {"fill", 0, 0, 1, 1, "no operands", {NULL}, ruleFill},
+    {"minimum", 2, 2, 1, 1, "2 operands (lhs, rhs)", {"lhs", "rhs"}, ruleMinimum},
+    {"opt_state", 0, 0, 1, 1, "no operands", {NULL}, ruleOptState},
+    {"adamw_update", 7, 7, 0, 0, "7 operands (param, grad, exp_avg, exp_avg_sq, lr, step, grad_scale)",
+     {"param", "grad", "exp_avg", "exp_avg_sq", "lr", "step", "grad_scale"}, ruleAdamwUpdate},
 };
 
 static const char *operandName(const OpRule *r, intptr_t i) {
   const char *name = NULL;
-  for (intptr_t k = 0; k < 3 && r->names[k]; ++k)
+  for (intptr_t k = 0; k < 7 && r->names[k]; ++k)
     if (k <= i) name = r->names[k];
   return name;
 }

@@ -204,4 +204,134 @@ irdl.dialect @cube {
     irdl.attributes {"dim" = %d}
     irdl.results(out: %o)
   }
+
+  // ---- backward and optimizer ops (written by cube-autodiff; docs/dialect.md, "Backward and optimizer
+  // ops"; never in a traced forward) --------------------------------------------------------------------
+  irdl.operation @embedding_grad {
+    %ids = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %v = irdl.base "#builtin.integer"
+    irdl.operands(ids: %ids, dout: %g)
+    irdl.attributes {"num_embeddings" = %v}
+    irdl.results(out: %o)
+  }
+  irdl.operation @rmsnorm_grad {
+    %x = irdl.base "!builtin.tensor"
+    %w = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %dx = irdl.base "!builtin.tensor"
+    %dw = irdl.base "!builtin.tensor"
+    %eps = irdl.base "#builtin.float"
+    irdl.operands(input: %x, weight: %w, dout: %g)
+    irdl.attributes {"eps" = %eps}
+    irdl.results(dinput: %dx, dweight: %dw)
+  }
+  irdl.operation @rope_grad {
+    %g = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %theta = irdl.base "#builtin.float"
+    irdl.operands(dout: %g)
+    irdl.attributes {"theta" = %theta}
+    irdl.results(out: %o)
+  }
+  irdl.operation @softmax_grad {
+    %y = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %d = irdl.base "#builtin.integer"
+    irdl.operands(output: %y, dout: %g)
+    irdl.attributes {"dim" = %d}
+    irdl.results(out: %o)
+  }
+  irdl.operation @attention_grad {
+    %q = irdl.base "!builtin.tensor"
+    %k = irdl.base "!builtin.tensor"
+    %v = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %dq = irdl.base "!builtin.tensor"
+    %dk = irdl.base "!builtin.tensor"
+    %dv = irdl.base "!builtin.tensor"
+    %c = irdl.base "#builtin.integer"
+    irdl.operands(query: %q, key: %k, value: %v, dout: %g)
+    irdl.attributes {"causal" = %c}
+    irdl.results(dquery: %dq, dkey: %dk, dvalue: %dv)
+  }
+  irdl.operation @cross_entropy_grad {
+    %l = irdl.base "!builtin.tensor"
+    %y = irdl.base "!builtin.tensor"
+    %d = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %ii = irdl.base "#builtin.integer"
+    irdl.operands(logits: %l, labels: %y, dloss: %d)
+    irdl.attributes {"ignore_index" = %ii}
+    irdl.results(out: %o)
+  }
+  irdl.operation @silu_grad {
+    %x = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x, dout: %g)
+    irdl.results(out: %o)
+  }
+  irdl.operation @reduce_sum {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %d = irdl.base "#builtin.dense_array"
+    irdl.operands(input: %x)
+    irdl.attributes {"dims" = %d}
+    irdl.results(out: %o)
+  }
+  irdl.operation @pad {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %off = irdl.base "#builtin.dense_array"
+    irdl.operands(input: %x)
+    irdl.attributes {"offsets" = %off}
+    irdl.results(out: %o)
+  }
+  irdl.operation @sumsq {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(input: %x)
+    irdl.results(out: %o)
+  }
+  // A constant tensor (every element `value`): the loss seed 1.0 and the clipping constants.
+  irdl.operation @fill {
+    %o = irdl.base "!builtin.tensor"
+    %v = irdl.base "#builtin.float"
+    irdl.attributes {"value" = %v}
+    irdl.results(out: %o)
+  }
+  // Elementwise minimum (torch.minimum): the clipping coefficient min(1, clip / (norm + 1e-6)).
+  irdl.operation @minimum {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %a, rhs: %b)
+    irdl.results(out: %o)
+  }
+  irdl.operation @opt_state {
+    %t = irdl.base "!builtin.tensor"
+    %s1 = irdl.base "#builtin.string"
+    %s2 = irdl.base "#builtin.string"
+    %s3 = irdl.base "#builtin.string"
+    irdl.attributes {"name" = %s1, "init" = %s2, "param" = %s3}
+    irdl.results(out: %t)
+  }
+  irdl.operation @adamw_update {
+    %p = irdl.base "!builtin.tensor"
+    %g = irdl.base "!builtin.tensor"
+    %m = irdl.base "!builtin.tensor"
+    %v = irdl.base "!builtin.tensor"
+    %lr = irdl.base "!builtin.tensor"
+    %step = irdl.base "!builtin.tensor"
+    %gs = irdl.base "!builtin.tensor"
+    %b1 = irdl.base "#builtin.float"
+    %b2 = irdl.base "#builtin.float"
+    %eps = irdl.base "#builtin.float"
+    %wd = irdl.base "#builtin.float"
+    irdl.operands(param: %p, grad: %g, exp_avg: %m, exp_avg_sq: %v, lr: %lr, step: %step, grad_scale: %gs)
+    irdl.attributes {"beta1" = %b1, "beta2" = %b2, "eps" = %eps, "weight_decay" = %wd}
+  }
 }

@@ -28,7 +28,9 @@ static bool checkIdBuffer(const CubePlan *plan, const CubePlanIO *io, char *err,
 bool cubeBatchLayout(const CubePlan *plan, CubeBatchLayout *out, char *err, size_t errSize) {
   memset(out, 0, sizeof *out);
   for (size_t i = 0; i < plan->nInputs; ++i)
-    if (strcmp(plan->inputs[i].name, "input_ids") && strcmp(plan->inputs[i].name, "labels")) {
+    if (strcmp(plan->inputs[i].name, "input_ids") && strcmp(plan->inputs[i].name, "labels") &&
+        !(plan->program == CUBE_PROGRAM_TRAIN_STEP &&
+          (!strcmp(plan->inputs[i].name, "lr") || !strcmp(plan->inputs[i].name, "step")))) {
       snprintf(err, errSize, "%s: inputs[%zu]: cube-run fills the inputs input_ids and labels, not '%s'", plan->path,
                i, plan->inputs[i].name);
       return false;

@@ -201,6 +201,77 @@ static bool parseParams(Ctx *c, json_t *root) {
   return true;
 }
 
+/* The optional `state` table of a training plan. */
+static bool parseStates(Ctx *c, json_t *root) {
+  CubePlan *p = c->plan;
+  json_t *arr = json_object_get(root, "state");
+  if (!arr) return true;
+  if (!json_is_array(arr)) return fail(c, "", "state", "expected an array");
+  p->states = calloc(json_array_size(arr) + 1, sizeof *p->states);
+  size_t i;
+  json_t *o;
+  json_array_foreach(arr, i, o) {
+    char where[64];
+    snprintf(where, sizeof where, "state[%zu]", i);
+    if (!getObject(c, o, where)) return false;
+    CubePlanState *q = &p->states[i];
+    const char *name, *param, *init;
+    if (!getStr(c, o, where, "name", true, &name)) return false;
+    if (cubePlanFindState(p, name)) return fail(c, where, "name", "duplicate state '%s'", name);
+    if (!getStr(c, o, where, "param", true, &param)) return false;
+    const CubePlanParam *pp = cubePlanFindParam(p, param);
+    if (!pp) return fail(c, where, "param", "unknown parameter '%s'", param);
+    q->param = (int)(pp - p->params);
+    if (!getBufferName(c, o, where, "buffer", &q->buffer) || !getDType(c, o, where, "dtype", &q->dtype) ||
+        !getShape(c, o, where, "shape", &q->rank, q->shape) || !getStr(c, o, where, "init", false, &init))
+      return false;
+    if (!init) init = "zeros";
+    char msg[256];
+    if (!cubeInitSpecParse(init, strlen(init), &q->init, msg, sizeof msg))
+      return fail(c, where, "init", "'%s' is not a valid initialiser: %s", init, msg);
+    q->name = strdup(name);
+    q->initText = strdup(init);
+    p->nStates = i + 1;
+  }
+  return true;
+}
+
+/* The optional `lora` object of a LoRA model. */
+static bool parseLora(Ctx *c, json_t *root) {
+  CubePlanLora *l = &c->plan->lora;
+  json_t *o = json_object_get(root, "lora");
+  if (!o || json_is_null(o)) return true;
+  if (!getObject(c, o, "lora")) return false;
+  const char *bias, *base;
+  if (!getInt(c, o, "lora", "r", true, 0, 1, INT32_MAX, &l->r) || !getNum(c, o, "lora", "alpha", (double)l->r, &l->alpha) ||
+      !getNum(c, o, "lora", "dropout", 0.0, &l->dropout) || !getBool(c, o, "lora", "use_rslora", false, &l->useRslora) ||
+      !getStr(c, o, "lora", "bias", false, &bias) || !getStr(c, o, "lora", "base_model_name_or_path", false, &base))
+    return false;
+  if (!json_object_get(o, "alpha")) return fail(c, "lora", "alpha", "missing (expected a number)");
+  if (l->dropout < 0 || l->dropout >= 1) return fail(c, "lora", "dropout", "%g is outside [0, 1)", l->dropout);
+  if (bias && strcmp(bias, "none") && strcmp(bias, "all") && strcmp(bias, "lora_only"))
+    return fail(c, "lora", "bias", "unknown bias '%s' (expected none, all or lora_only)", bias);
+  json_t *t = json_object_get(o, "targets");
+  if (!json_is_array(t) || json_array_size(t) == 0)
+    return fail(c, "lora", "targets", t ? "expected a non-empty array of module names" : "missing (expected an array of module names)");
+  l->targets = calloc(json_array_size(t) + 1, sizeof *l->targets);
+  size_t i;
+  json_t *v;
+  json_array_foreach(t, i, v) {
+    if (!json_is_string(v) || !*json_string_value(v)) {
+      char k[64];
+      snprintf(k, sizeof k, "targets[%zu]", i);
+      return fail(c, "lora", k, "expected a module name");
+    }
+    l->targets[i] = strdup(json_string_value(v));
+    l->nTargets = i + 1;
+  }
+  l->bias = strdup(bias ? bias : "none");
+  l->baseModel = base ? strdup(base) : NULL;
+  l->present = true;
+  return true;
+}
+
 static bool parseIO(Ctx *c, json_t *root, const char *key, CubePlanIO **out, size_t *n) {
   json_t *arr = json_object_get(root, key);
   if (!json_is_array(arr)) return fail(c, "", key, "missing or not an array");
@@ -372,7 +443,14 @@ static bool parseRoot(Ctx *c, json_t *root) {
     return false;
   p->arenaBytes = (uint64_t)arena;
   p->alignment = (uint64_t)align;
-  if (!parseBuffers(c, root) || !parseParams(c, root) || !parseIO(c, root, "inputs", &p->inputs, &p->nInputs) ||
+  if (!getStr(c, root, "", "program", false, &str)) return false;
+  if (!str || !strcmp(str, "forward"))
+    p->program = CUBE_PROGRAM_FORWARD;
+  else if (!strcmp(str, "train_step"))
+    p->program = CUBE_PROGRAM_TRAIN_STEP;
+  else
+    return fail(c, "", "program", "unknown program '%s' (expected forward or train_step)", str);
+  if (!parseBuffers(c, root) || !parseParams(c, root) || !parseStates(c, root) || !parseLora(c, root) || !parseIO(c, root, "inputs", &p->inputs, &p->nInputs) ||
       !parseIO(c, root, "outputs", &p->outputs, &p->nOutputs))
     return false;
   json_t *steps = json_object_get(root, "steps");
@@ -463,6 +541,15 @@ void cubePlanFree(CubePlan *p) {
     free(p->steps[i].cubeOp);
     free(p->steps[i].scope);
   }
+  for (size_t i = 0; i < p->nStates; ++i) {
+    free(p->states[i].name);
+    free(p->states[i].initText);
+  }
+  free(p->states);
+  for (size_t i = 0; i < p->lora.nTargets; ++i) free(p->lora.targets[i]);
+  free(p->lora.targets);
+  free(p->lora.bias);
+  free(p->lora.baseModel);
   free(p->buffers);
   free(p->params);
   free(p->inputs);

@@ -220,10 +220,70 @@ static bool checkSteps(const CubePlan *p, char *err, size_t errSize) {
   return true;
 }
 
+/* The state table: each entry in its own optimizer-state buffer of its dtype and shape, which is the shape
+ * of its parameter. */
+static bool checkStates(const CubePlan *p, char *err, size_t errSize) {
+  char s1[128], s2[128];
+  for (size_t i = 0; i < p->nStates; ++i) {
+    const CubePlanState *q = &p->states[i];
+    const CubePlanBuffer *b = &p->buffers[q->buffer];
+    const CubePlanParam *pp = &p->params[q->param];
+    if (b->kind != CUBE_BUF_OPTIMIZER_STATE)
+      FAIL("state[%zu].buffer: buffer '%s' has kind %s, expected optimizer-state", i, b->name,
+           cubeBufferKindName(b->kind));
+    for (size_t j = 0; j < i; ++j)
+      if (p->states[j].buffer == q->buffer)
+        FAIL("state[%zu].buffer: '%s' is already the buffer of state[%zu] ('%s')", i, b->name, j, p->states[j].name);
+    if (!isFloat(q->dtype) && q->dtype != CUBE_DT_F64)
+      FAIL("state[%zu].dtype: %s: optimizer states must be f32, bf16, f16 or f64", i, cubePlanDTypeName(q->dtype));
+    if (q->dtype != b->dtype)
+      FAIL("state[%zu].dtype: %s, but buffer '%s' is %s", i, cubePlanDTypeName(q->dtype), b->name,
+           cubePlanDTypeName(b->dtype));
+    if (q->rank != b->rank || memcmp(q->shape, b->shape, sizeof(int64_t) * (size_t)q->rank))
+      FAIL("state[%zu].shape: %s, but buffer '%s' is %s", i, cubeShapeString(q->shape, q->rank, s1, sizeof s1),
+           b->name, cubeShapeString(b->shape, b->rank, s2, sizeof s2));
+    if (q->rank != pp->rank || memcmp(q->shape, pp->shape, sizeof(int64_t) * (size_t)q->rank))
+      FAIL("state[%zu].shape: %s, but its parameter '%s' is %s", i, cubeShapeString(q->shape, q->rank, s1, sizeof s1),
+           pp->name, cubeShapeString(pp->shape, pp->rank, s2, sizeof s2));
+    if (!pp->trainable) FAIL("state[%zu].param: '%s' is not trainable; frozen parameters have no optimizer state", i, pp->name);
+  }
+  return true;
+}
+
+/* One scalar of the given kind and one of the dtypes. */
+static bool checkScalarIO(const CubePlan *p, const CubePlanIO *io, size_t n, const char *key, const char *name,
+                          const CubeDType *dtypes, int nDTypes, const char *expected, char *err, size_t errSize) {
+  for (size_t i = 0; i < n; ++i) {
+    if (strcmp(io[i].name, name)) continue;
+    const CubePlanBuffer *b = &p->buffers[io[i].buffer];
+    bool okType = false;
+    for (int k = 0; k < nDTypes; ++k) okType |= b->dtype == dtypes[k];
+    if (b->rank != 0 || !okType)
+      FAIL("%s[%zu]: '%s' must be a scalar ([]) of %s, but buffer '%s' is %s %s", key, i, name, expected, b->name,
+           cubePlanDTypeName(b->dtype), cubeShapeString(b->shape, b->rank, (char[128]){0}, 128));
+    return true;
+  }
+  FAIL("%s: a train_step plan needs the %s '%s' (docs/plan-format.md, \"Training plans\")", key,
+       key[0] == 'i' ? "input" : "output", name);
+}
+
+static bool checkTraining(const CubePlan *p, char *err, size_t errSize) {
+  if (p->program != CUBE_PROGRAM_TRAIN_STEP) {
+    if (p->nStates) FAIL("state: a forward plan has no optimizer state (\"program\" is not \"train_step\")");
+    return true;
+  }
+  static const CubeDType f32[] = {CUBE_DT_F32}, ints[] = {CUBE_DT_I64, CUBE_DT_I32};
+  return checkScalarIO(p, p->inputs, p->nInputs, "inputs", "lr", f32, 1, "f32", err, errSize) &&
+         checkScalarIO(p, p->inputs, p->nInputs, "inputs", "step", ints, 2, "i64 or i32", err, errSize) &&
+         checkScalarIO(p, p->outputs, p->nOutputs, "outputs", "loss", f32, 1, "f32", err, errSize) &&
+         checkScalarIO(p, p->outputs, p->nOutputs, "outputs", "grad_norm", f32, 1, "f32", err, errSize);
+}
+
 bool cubePlanCheck(const CubePlan *p, char *err, size_t errSize) {
   if (p->alignment == 0 || (p->alignment & (p->alignment - 1)))
     FAIL("alignment: %llu is not a power of two", (unsigned long long)p->alignment);
   return checkBuffers(p, err, errSize) && checkOverlaps(p, err, errSize) && checkParams(p, err, errSize) &&
          checkIO(p, p->inputs, p->nInputs, "inputs", CUBE_BUF_INPUT, err, errSize) &&
-         checkIO(p, p->outputs, p->nOutputs, "outputs", CUBE_BUF_OUTPUT, err, errSize) && checkSteps(p, err, errSize);
+         checkIO(p, p->outputs, p->nOutputs, "outputs", CUBE_BUF_OUTPUT, err, errSize) && checkSteps(p, err, errSize) &&
+         checkStates(p, err, errSize) && checkTraining(p, err, errSize);
 }

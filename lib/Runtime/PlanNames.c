@@ -2,6 +2,7 @@
  * (docs/plan-format.md), shared by the parser, the checks, the backends and the messages. */
 #include "cube/Plan.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,17 @@ const CubePlanParam *cubePlanFindParam(const CubePlan *p, const char *name) {
   for (size_t i = 0; i < p->nParams; ++i)
     if (p->params[i].name && !strcmp(p->params[i].name, name)) return &p->params[i];
   return NULL;
+}
+
+const CubePlanState *cubePlanFindState(const CubePlan *p, const char *name) {
+  for (size_t i = 0; i < p->nStates; ++i)
+    if (p->states[i].name && !strcmp(p->states[i].name, name)) return &p->states[i];
+  return NULL;
+}
+
+double cubePlanLoraScaling(const CubePlan *p) {
+  if (!p->lora.present || p->lora.r <= 0) return 0.0;
+  return p->lora.useRslora ? p->lora.alpha / sqrt((double)p->lora.r) : p->lora.alpha / (double)p->lora.r;
 }
 
 char *cubePlanKernelsPath(const CubePlan *p) {

@@ -53,6 +53,11 @@ bool cubeRunEval(const CubeEvalOptions *opt, FILE *out, FILE *warn, double *mean
   bool ok = false;
   if (!cubePlanLoad(opt->artifact, &plan, err, errSize)) return false;
   const char *device = opt->device ? opt->device : plan.target;
+  if (plan.program == CUBE_PROGRAM_TRAIN_STEP) {
+    snprintf(err, errSize, "%s: program: the artifact is a train_step plan (each run updates the parameters); "
+             "train it with --steps N, or --eval a forward plan", plan.path);
+    goto done;
+  }
   if (!cubeBatchLayout(&plan, &layout, err, errSize) || !lossBuffer(&plan, &lossBuf, err, errSize) ||
       !cubeTokenDataLoad(opt->data, layout.vocab, &data, err, errSize) ||
       !cubeBatchCount(&layout, &data, opt->data, &available, err, errSize))

@@ -8,6 +8,7 @@ extern const CubePassInfo cubeVerifyPassInfo;
 extern const CubePassInfo cubeFreezePassInfo;
 extern const CubePassInfo cubeRecomputePassInfo;
 extern const CubePassInfo cubeLoraPassInfo;
+extern const CubePassInfo cubeAutodiffPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
@@ -18,6 +19,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeFreezePassInfo,
     &cubeRecomputePassInfo,
     &cubeLoraPassInfo,
+    &cubeAutodiffPassInfo,
     &cubePrepareForwardPassInfo,
     &cubeGroupKernelsPassInfo,
     &cubeLowerToLinalgPassInfo,

@@ -1,14 +1,18 @@
 /* cube-run: runs an artifact written by `python3 -m cube compile` (docs/runtime.md).
  *   cube-run ARTIFACT [--device cpu|cuda] [--weights W.safetensors] [--strict] [--seed N]
  *            --data TOKENS --eval [--batches N] [-v] [--time]
- * Only argument handling lives here; the work is cubeRunEval (lib/Runtime/Run.c). Every failure is one
- * "cube-run: error: ..." line and exit status 1. */
+ *   cube-run ARTIFACT [--device cpu|cuda] --data TOKENS --steps N [--lr LR --warmup W --schedule S
+ *            --min-lr L] [--weights W] [--save DIR --save-every K] [--resume DIR] [--save-adapter DIR
+ *            [--overwrite]] [--merge-lora OUT.safetensors] [--log FILE.jsonl] [--seed S]
+ * Only argument handling lives here; the work is cubeRunEval (lib/Runtime/Run.c) and cubeRunTrain
+ * (lib/Runtime/Train.c). Every failure is one "cube-run: error: ..." line and exit status 1. */
 #include "cube/Runtime.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char kUsage[] =
     "usage: cube-run ARTIFACT [--device cpu|cuda] [--weights W.safetensors] [--strict] [--seed N]\n"
@@ -23,7 +27,19 @@ static const char kUsage[] =
     "  --eval                 forward pass on each batch; prints the mean loss\n"
     "  --batches N            only the first N batches (default: every whole batch in the data)\n"
     "  -v, --verbose          also print the plan, the weights and each batch's loss\n"
-    "  --time                 print the forward time per batch\n";
+    "  --time                 print the forward time per batch\n"
+    "\n"
+    "Training (a plan compiled from @train_step; docs/runtime.md, \"Training\"):\n"
+    "  --steps N              N optimizer steps, one per batch, wrapping around the data\n"
+    "  --lr LR                peak learning rate (default 3e-4)\n"
+    "  --warmup W             linear warm-up over the first W steps (default 0)\n"
+    "  --schedule S           constant, cosine or linear decay after warm-up (default constant)\n"
+    "  --min-lr L             the floor of cosine/linear decay (default 0)\n"
+    "  --save DIR             checkpoints DIR/checkpoint-STEP at the end (and every --save-every K steps)\n"
+    "  --resume DIR           continue from a checkpoint (or the latest one in a --save DIR)\n"
+    "  --save-adapter DIR     at the end, the LoRA adapter in peft's format (--overwrite to replace DIR)\n"
+    "  --merge-lora OUT       at the end, full HF weights with the LoRA adapters merged in\n"
+    "  --log FILE             one JSON line per step: step, loss, lr, grad_norm, tokens_per_s\n";
 
 static int usageError(const char *fmt, const char *arg) {
   fprintf(stderr, "cube-run: error: ");
@@ -43,10 +59,37 @@ static bool parseU64(const char *s, uint64_t *out) {
   return true;
 }
 
+/* A decimal number, all of it. */
+static bool parseDouble(const char *s, double *out) {
+  if (!s || !*s) return false;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || *end || v != v) return false;
+  *out = v;
+  return true;
+}
+
+/* An integer that may be negative (so that "--steps -1" is "not positive", not "not an integer"). */
+static bool parseI64(const char *s, int64_t *out) {
+  if (!s || !*s) return false;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
 int main(int argc, char **argv) {
   CubeEvalOptions opt;
+  CubeTrainOptions tr;
   memset(&opt, 0, sizeof opt);
-  bool eval = false;
+  memset(&tr, 0, sizeof tr);
+  tr.lr = 3e-4;
+  tr.schedule = CUBE_SCHEDULE_CONSTANT;
+  bool eval = false, train = false, trainOnly = false;
+  const char *trainOnlyName = NULL;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *eq = strchr(a, '=');
@@ -59,7 +102,17 @@ int main(int argc, char **argv) {
       a = key;
     }
     bool takesValue = !strcmp(a, "--device") || !strcmp(a, "--weights") || !strcmp(a, "--seed") ||
-                      !strcmp(a, "--data") || !strcmp(a, "--batches");
+                      !strcmp(a, "--data") || !strcmp(a, "--batches") || !strcmp(a, "--steps") ||
+                      !strcmp(a, "--lr") || !strcmp(a, "--warmup") || !strcmp(a, "--schedule") ||
+                      !strcmp(a, "--min-lr") || !strcmp(a, "--save") || !strcmp(a, "--save-every") ||
+                      !strcmp(a, "--resume") || !strcmp(a, "--save-adapter") || !strcmp(a, "--merge-lora") ||
+                      !strcmp(a, "--log");
+    bool isTrainOption = takesValue && strcmp(a, "--device") && strcmp(a, "--weights") && strcmp(a, "--seed") &&
+                         strcmp(a, "--data") && strcmp(a, "--batches") && strcmp(a, "--steps");
+    if (isTrainOption || !strcmp(a, "--overwrite")) {
+      trainOnly = true;
+      if (!trainOnlyName) trainOnlyName = a;
+    }
     if (takesValue && !value) {
       if (i + 1 >= argc) return usageError("%s needs a value", a);
       value = argv[++i];
@@ -83,6 +136,40 @@ int main(int argc, char **argv) {
       if (!parseU64(value, &n) || n == 0 || n > INT64_MAX)
         return usageError("--batches: '%s' is not a positive integer", value);
       opt.batches = (int64_t)n;
+    } else if (!strcmp(a, "--steps")) {
+      if (!parseI64(value, &tr.steps)) return usageError("--steps: '%s' is not an integer", value);
+      if (tr.steps <= 0) return usageError("--steps: '%s' is not a positive number of steps", value);
+      train = true;
+    } else if (!strcmp(a, "--lr")) {
+      if (!parseDouble(value, &tr.lr)) return usageError("--lr: '%s' is not a number", value);
+      if (tr.lr < 0) return usageError("--lr: '%s' is negative", value);
+    } else if (!strcmp(a, "--min-lr")) {
+      if (!parseDouble(value, &tr.minLr)) return usageError("--min-lr: '%s' is not a number", value);
+      if (tr.minLr < 0) return usageError("--min-lr: '%s' is negative", value);
+    } else if (!strcmp(a, "--warmup")) {
+      uint64_t n;
+      if (!parseU64(value, &n) || n > INT64_MAX) return usageError("--warmup: '%s' is not a non-negative integer", value);
+      tr.warmup = (int64_t)n;
+    } else if (!strcmp(a, "--save-every")) {
+      uint64_t n;
+      if (!parseU64(value, &n) || n == 0 || n > INT64_MAX)
+        return usageError("--save-every: '%s' is not a positive integer", value);
+      tr.saveEvery = (int64_t)n;
+    } else if (!strcmp(a, "--schedule")) {
+      if (!cubeScheduleParse(value, &tr.schedule))
+        return usageError("--schedule: '%s' is not constant, cosine or linear", value);
+    } else if (!strcmp(a, "--save")) {
+      tr.save = value;
+    } else if (!strcmp(a, "--resume")) {
+      tr.resume = value;
+    } else if (!strcmp(a, "--save-adapter")) {
+      tr.saveAdapter = value;
+    } else if (!strcmp(a, "--merge-lora")) {
+      tr.mergeLora = value;
+    } else if (!strcmp(a, "--log")) {
+      tr.log = value;
+    } else if (!strcmp(a, "--overwrite")) {
+      tr.overwrite = true;
     } else if (!strcmp(a, "--strict")) {
       opt.strict = true;
     } else if (!strcmp(a, "--eval")) {
@@ -100,7 +187,34 @@ int main(int argc, char **argv) {
     }
   }
   if (!opt.artifact) return usageError("%s", "no ARTIFACT given");
-  if (!eval) return usageError("%s", "nothing to do: pass --eval (the forward pass and its loss)");
+  if (eval && train) return usageError("%s", "--eval and --steps exclude each other (evaluate or train)");
+  if (trainOnly && !train) return usageError("%s applies to training, which needs --steps N", trainOnlyName);
+  if (train) {
+    if (!opt.data) return usageError("%s", "--steps needs --data TOKENS");
+    if (opt.batches) return usageError("%s", "--batches applies to --eval; training runs --steps N batches");
+    if (opt.time) return usageError("%s", "--time applies to --eval; training reports tokens/s");
+    if (tr.saveEvery && !tr.save) return usageError("%s", "--save-every needs --save DIR");
+    if (tr.overwrite && !tr.saveAdapter) return usageError("%s", "--overwrite applies to --save-adapter, which is not given");
+    if (opt.strict && !opt.weights) return usageError("%s", "--strict applies to --weights, which is not given");
+    if (tr.minLr > tr.lr) return usageError("--min-lr is above --lr (%s)", "the floor of the decay must be <= the peak");
+    tr.artifact = opt.artifact;
+    tr.device = opt.device;
+    tr.weights = opt.weights;
+    tr.data = opt.data;
+    tr.strict = opt.strict;
+    tr.verbose = opt.verbose;
+    tr.seed = opt.seed;
+    const char *p = getenv("CUBE_PROGRESS");
+    tr.progress = p && *p ? !strcmp(p, "bar") : isatty(fileno(stdout));
+    char err[8192];
+    if (!cubeRunTrain(&tr, stdout, stderr, err, sizeof err)) {
+      fflush(stdout);
+      fprintf(stderr, "%scube-run: error: %s\n", tr.progress ? "\n" : "", err);
+      return 1;
+    }
+    return 0;
+  }
+  if (!eval) return usageError("%s", "nothing to do: pass --eval (the forward pass and its loss) or --steps N (training)");
   if (!opt.data) return usageError("%s", "--eval needs --data TOKENS");
   if (opt.strict && !opt.weights) return usageError("%s", "--strict applies to --weights, which is not given");
   char err[8192];
