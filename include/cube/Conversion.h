@@ -48,7 +48,6 @@ MlirOperation cubeFindForward(MlirOperation module, char *err, size_t errSize);
  * message) otherwise. */
 MlirOperation cubeFindProgram(MlirOperation module, const char *func, char *err, size_t errSize);
 #define CUBE_ATTR_PROGRAM "cube.program" /* module: the function cube-group-kernels grouped (string) */
-#define CUBE_ATTR_LORA_DROPOUT "cube.lora_dropout" /* module, f64: p of the LoRA dropout cube-prepare-forward removed */
 /* True for a func.func that cube-group-kernels made (it carries cube.kernel). */
 bool cubeIsKernelFunc(MlirOperation op);
 
@@ -120,6 +119,13 @@ typedef struct {
 } CubePlanOptions;
 char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches,
                        const CubePlanOptions *opts);
+
+/* The plan's `lora` object (docs/plan-format.md) from the module attribute `cube.lora`, or NULL when there is
+ * none (lib/Conversion/PlanLora.c). */
+struct json_t *cubePlanLoraJson(MlirOperation module, MlirOperation fn);
+/* Infers the LoRA options from the module's ops and records them as the module attribute `cube.lora` (a
+ * dictionary; left alone when present). Called by cube-prepare-forward. */
+void cubeLoraRecord(MlirOperation module);
 
 /* ---- memory planning (lib/Conversion/MemPlan.c) --------------------------------------------------------- */
 

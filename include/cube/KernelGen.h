@@ -131,6 +131,7 @@ bool cubeKernelText(MlirOperation op, const char *name, const KArgs *a, CubeBuf 
 
 /* Per-family generators and scratch functions (lib/Conversion/Kernels*.c). */
 bool kgenElementwise(KGen *g, MlirOperation op, const KArgs *a);
+bool kgenFill(KGen *g, MlirOperation op, const KArgs *a);
 bool kgenTranspose(KGen *g, MlirOperation op, const KArgs *a);
 bool kgenSlice(KGen *g, MlirOperation op, const KArgs *a);
 bool kgenConcat(KGen *g, MlirOperation op, const KArgs *a);

@@ -6,7 +6,11 @@
  *
  * Every option is checked before MLIR or LLVM sees it (an NVPTX chip without its PTX version aborts LLVM):
  * an unknown target or chip, a target other than the one the module was grouped for, or an output directory
- * that cannot be created or written is an error at the module, never a crash. */
+ * that cannot be created or written is an error at the module, never a crash.
+ *
+ * func= picks the program (forward, train_step, grad_step; default the one cube-group-kernels grouped, which
+ * it records as cube.program); plan-memory=true (default) plans the arena by liveness (MemPlan.c);
+ * report=true prints the memory table to stderr. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +24,7 @@
 #include "cube/Rewrite.h"
 #include "mlir-c/Diagnostics.h"
 
-enum { OPT_OUT, OPT_TARGET, OPT_CHIP, OPT_CUDA_PATH, OPT_DUMP };
+enum { OPT_OUT, OPT_TARGET, OPT_CHIP, OPT_CUDA_PATH, OPT_DUMP, OPT_FUNC, OPT_PLAN_MEMORY, OPT_REPORT };
 
 static const CubePassOption kOptions[] = {
     [OPT_OUT] = {"out", CUBE_OPT_STRING, "", "the artifact directory (created if missing)", 0, 0},
@@ -30,6 +34,12 @@ static const CubePassOption kOptions[] = {
                        "$CUDA_PATH, /usr/local/cuda)", 0, 0},
     [OPT_DUMP] = {"dump", CUBE_OPT_BOOL, "false", "also write kernels.lowered.mlir (LLVM dialect for cpu; the "
                   "GPU launches and kernels before NVVM for cuda), for debugging", 0, 0},
+    [OPT_FUNC] = {"func", CUBE_OPT_STRING, "", "the function to plan: forward, train_step or grad_step (default: the "
+                  "one cube-group-kernels grouped)", 0, 0},
+    [OPT_PLAN_MEMORY] = {"plan-memory", CUBE_OPT_BOOL, "true", "liveness-based arena reuse for activations and "
+                         "scratch (cube-plan-memory); false: every buffer has bytes of its own", 0, 0},
+    [OPT_REPORT] = {"report", CUBE_OPT_BOOL, "false", "print the memory report (params, grads, optimizer state, "
+                    "activation and scratch peaks, inputs/outputs, arena) to stderr", 0, 0},
 };
 
 static MlirLogicalResult failAt(MlirOperation at, const char *fmt, const char *a, const char *b) {
@@ -101,6 +111,13 @@ static MlirLogicalResult runEmit(MlirOperation module, const CubeOptionValue *op
     if (options[OPT_CUDA_PATH].s && *options[OPT_CUDA_PATH].s && !toolkit)
       return failAt(module, "cuda-path=%s has no nvvm/libdevice/libdevice.10.bc%s", options[OPT_CUDA_PATH].s, "");
   }
+  MlirStringRef prog;
+  const char *func = options[OPT_FUNC].s;
+  if (func && *func && cubeGetStrAttr(module, CUBE_ATTR_PROGRAM, &prog) && !cubeRefEq(prog, func)) {
+    char g[256];
+    snprintf(g, sizeof g, "%.*s", (int)prog.length, prog.data);
+    return failAt(module, "func=%s, but the module was grouped for func=%s (cube-group-kernels)", func, g);
+  }
   if (!kernelsLowered(module))
     return failAt(module, "the kernels are not lowered to linalg yet (run cube-lower-to-linalg first)%s%s", "", "");
   if (!makeDir(out, err, sizeof err)) return failAt(module, "%s%s", err, "");
@@ -138,7 +155,9 @@ static MlirLogicalResult runEmit(MlirOperation module, const CubeOptionValue *op
     ok = false;
   }
   cubeBufFree(&dump);
-  char *plan = ok ? cubePlanJson(module, target, chip, &launches) : NULL;
+  CubePlanOptions po = {options[OPT_FUNC].s ? options[OPT_FUNC].s : "", options[OPT_PLAN_MEMORY].b,
+                        options[OPT_REPORT].b};
+  char *plan = ok ? cubePlanJsonOpts(module, target, chip, &launches, &po) : NULL;
   cubeLaunchListFree(&launches);
   ok = plan && cubeWriteFileAtomic(out, "final.mlir", cubeBufStr(&text), text.len, err, sizeof err);
   cubeBufFree(&text);

@@ -32,6 +32,7 @@ static const KernelSpec kSpecs[] = {
     {"rope_grad", noScratch, kgenRopeGrad},    {"reduce_sum", kscrReduceSum, kgenReduceSum},
     {"pad", noScratch, kgenPad},               {"sumsq", noScratch, kgenSumsq},
     {"embedding_grad", noScratch, kgenEmbeddingGrad},
+    {"fill", noScratch, kgenFill},             {"minimum", noScratch, kgenElementwise},
     {"rmsnorm_grad", kscrRmsnormGrad, kgenRmsnormGrad},
     {"cross_entropy_grad", kscrCrossEntropyGrad, kgenCrossEntropyGrad},
     {"attention_grad", kscrAttentionGrad, kgenAttentionGrad},

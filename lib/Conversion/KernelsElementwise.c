@@ -1,7 +1,9 @@
-/* Kernels of the elementwise ops (add, sub, mul, div, neg, silu, exp, rsqrt, scale, cast): one 1-D
+/* Kernels of the elementwise ops (add, sub, mul, div, minimum, neg, silu, exp, rsqrt, scale, cast): one 1-D
  * linalg.generic over the flat tensors, computed in f32 (bf16/f16 extended on load, rounded on store), with
  * PyTorch's formulas: silu(x) = x / (1 + exp(-x)), rsqrt(x) = 1 / sqrt(x) (math.rsqrt), scale multiplies by
- * the factor rounded to f32 as PyTorch does with a Python scalar. */
+ * the factor rounded to f32 as PyTorch does with a Python scalar; minimum is torch.minimum (NaN propagates,
+ * arith.minimumf). fill (no operands: the loss seed and clipping constants of cube-autodiff) is one
+ * linalg.fill of the value rounded to f32 (f32 results only). */
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +22,8 @@ bool kgenElementwise(KGen *g, MlirOperation op, const KArgs *a) {
   KVal x = kbToF32(&k, kbArg("%bi0"), ins[0].t.elt), r;
   if (a->nIn == 2) {
     KVal y = kbToF32(&k, kbArg("%bi1"), ins[1].t.elt);
-    const char *fn = cubeIsOp(op, "add") ? "addf" : cubeIsOp(op, "sub") ? "subf" : cubeIsOp(op, "mul") ? "mulf" : "divf";
+    const char *fn = cubeIsOp(op, "add") ? "addf" : cubeIsOp(op, "sub") ? "subf" : cubeIsOp(op, "mul") ? "mulf"
+                     : cubeIsOp(op, "minimum") ? "minimumf" : "divf";
     r = kbOp(&k, "arith.%s %s, %s : f32", fn, x.s, y.s);
   } else if (cubeIsOp(op, "neg")) {
     r = kbOp(&k, "arith.negf %s : f32", x.s);
@@ -50,5 +53,19 @@ bool kgenElementwise(KGen *g, MlirOperation op, const KArgs *a) {
   KFlat res;
   kgGeneric(g, 1, a->nIn, ins, 1, &out, &k, &y, &res);
   kgReturn(g, res, a->out);
+  return true;
+}
+
+bool kgenFill(KGen *g, MlirOperation op, const KArgs *a) {
+  double v = 0;
+  char text[32];
+  KFlat out = kgFlat(g, "%out", a->out);
+  if (a->nIn != 0 || strcmp(out.elt, "f32") || !cubeGetF64Attr(op, "value", &v)) {
+    snprintf(g->err, sizeof g->err, "fill needs no operands, an f32 result and a value");
+    return false;
+  }
+  kgF32Text((float)v, text, sizeof text);
+  KFlat r = kgFill(g, out, text);
+  kgReturn(g, r, a->out);
   return true;
 }

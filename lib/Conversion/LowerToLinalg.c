@@ -45,7 +45,7 @@ static bool lowerKernel(MlirOperation fn) {
   KArgs a = {.nIn = (int)nIn, .nScratch = (int)nScratch, .nOut = (int)nOut};
   const KernelSpec *spec0 = cubeKernelSpecFor(op);
   int nInplace = spec0 ? spec0->nInplace : 0;
-  if (nIn < 1 || nIn > 8 || nScratch < 0 || nScratch > 6 || nOut < 1 || nOut > 3 ||
+  if (nIn < 0 || nIn > 8 || nScratch < 0 || nScratch > 6 || nOut < 1 || nOut > 3 ||
       mlirFunctionTypeGetNumInputs(type) != nIn + nScratch + nOut || mlirFunctionTypeGetNumResults(type) != nOut ||
       nIn + nInplace != mlirOperationGetNumOperands(op) || (nInplace && nInplace != nOut)) {
     mlirEmitError(loc, "cube-lower-to-linalg: the kernel's signature does not match its op");

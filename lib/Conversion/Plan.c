@@ -1,11 +1,15 @@
-/* plan.json (docs/plan-format.md) from the grouped @forward: one buffer per value (inputs, params,
- * activations, scratch, outputs; reshapes are aliases), laid out one after another in one arena (256-byte
- * aligned, no reuse yet: liveness planning comes later), the parameter table, and the steps in program
- * order: `call` (cpu) or `launch` (cuda, one per GPU kernel of the kernel function) for each kernel call,
- * `gemm` for GEMM-marked linear/matmul, `copy` when a returned value is not a buffer of its own.
+/* plan.json (docs/plan-format.md) from the grouped program (@forward, @train_step or @grad_step): one buffer
+ * per value (inputs, params, grads, optimizer states, activations, scratch, outputs; reshapes are aliases),
+ * the parameter and state tables, and the steps in program order: `call` (cpu) or `launch` (cuda, one per GPU
+ * kernel of the kernel function) for each kernel call, `gemm` for GEMM-marked linear/matmul, `copy` when a
+ * returned value is not a buffer of its own. Each buffer's live interval (the first and last op that touches
+ * it or one of its aliases) feeds the memory planner (MemPlan.c): activations and scratch share memory when
+ * their intervals do not meet (plan-memory=true), everything else has bytes of its own.
  *
  * Names: the model signature (integer ids [and labels] -> rank-0 f32 loss) gives input_ids, labels, loss;
- * any other function gives arg<i> and result<i>. Params are p<i>, activations and scratch t<i> / s<i>. */
+ * @train_step adds lr, step and grad_norm; @grad_step names its gradient outputs grad:<param name> (the
+ * trainable params in cube.param order); any other function gives arg<i> and result<i>. Params are p<i>,
+ * optimizer states o<i>, activations and scratch t<i> / s<i>. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@ typedef struct {
   MlirType type;
   int64_t bytes, offset;
   int aliasOf; /* -1 */
+  int64_t first, last; /* live interval: op indices (roots: over all aliases) */
 } Buf;
 
 typedef struct {
@@ -48,6 +53,10 @@ typedef struct {
   intptr_t nRets;
   bool *retDone;
   bool model;
+  const char *program; /* forward, train_step, grad_step */
+  MlirStringRef *gradNames; /* grad_step: the trainable params, in cube.param order */
+  intptr_t nGradNames;
+  int64_t opIndex;
   CubeTarget target;
   const CubeLaunchList *launches;
   MlirOperation module;
@@ -111,18 +120,32 @@ static int newBuf(Plan *p, MlirOperation at, MlirType t, const char *kind, const
   b->type = t;
   b->bytes = kgNumElements(t) * eltBytes(dtype);
   b->aliasOf = alias;
+  b->first = b->last = p->opIndex;
   if (alias >= 0) {
     while (p->bufs[alias].aliasOf >= 0) alias = p->bufs[alias].aliasOf;
     b->aliasOf = alias;
-    b->offset = p->bufs[alias].offset;
-  } else {
-    b->offset = (p->arena + ALIGN - 1) / ALIGN * ALIGN;
-    p->arena = b->offset + b->bytes;
+    if (p->bufs[alias].last < p->opIndex) p->bufs[alias].last = p->opIndex;
   }
   return (int)p->nBufs++;
 }
 
+/* Buffer b (through its root) is used by the current op. */
+static void touch(Plan *p, int b) {
+  if (b < 0) return;
+  Buf *r = &p->bufs[p->bufs[b].aliasOf >= 0 ? p->bufs[b].aliasOf : b];
+  if (r->first > p->opIndex) r->first = p->opIndex;
+  if (r->last < p->opIndex) r->last = p->opIndex;
+}
+
 static const char *outputName(Plan *p, intptr_t i, char *buf, size_t n) {
+  if (p->model && !strcmp(p->program, "train_step")) return i == 0 ? "loss" : "grad_norm";
+  if (p->model && !strcmp(p->program, "grad_step")) {
+    if (i == 0) return "loss";
+    if (i - 1 < p->nGradNames) {
+      snprintf(buf, n, "grad:%.*s", (int)p->gradNames[i - 1].length, p->gradNames[i - 1].data);
+      return buf;
+    }
+  }
   if (p->model && p->nRets == 1) {
     MlirType t = mlirValueGetType(p->rets[0]);
     bool loss = mlirTypeIsARankedTensor(t) && kgRank(t) == 0 && mlirTypeIsAF32(mlirShapedTypeGetElementType(t));
@@ -136,7 +159,7 @@ static const char *outputName(Plan *p, intptr_t i, char *buf, size_t n) {
 static int bufForResult(Plan *p, MlirOperation at, MlirValue v, const char *kind, char prefix) {
   for (intptr_t i = 0; i < p->nRets; ++i) {
     if (!p->retDone[i] && mlirValueEqual(p->rets[i], v)) {
-      char nb[32];
+      char nb[64];
       const char *name = outputName(p, i, nb, sizeof nb);
       int b = newBuf(p, at, mlirValueGetType(v), "output", name, -1);
       p->retDone[i] = true;
@@ -234,6 +257,10 @@ static void planGemm(Plan *p, MlirOperation op) {
   int c = bufForResult(p, op, r, "activation", 't');
   if (c < 0) return;
   bind(p, r, c);
+  touch(p, a);
+  touch(p, w);
+  touch(p, bias);
+  touch(p, c);
   MlirType at = p->bufs[a].type, wt = p->bufs[w].type, ct = p->bufs[c].type;
   int64_t m, nn, k, batch = 1;
   bool ta = false, tb = true;
@@ -322,6 +349,7 @@ static void planCall(Plan *p, MlirOperation op) {
     }
     if (bufs[i] < 0) p->failed = true;
   }
+  for (intptr_t i = 0; i < n && !p->failed; ++i) touch(p, bufs[i]);
   cubeGetStrAttr(op, CUBE_ATTR_STEP_OP, &cubeOp);
   char *kname = cubeStrDupRef(name), *opText = cubeStrDupRef(cubeOp);
   if (!p->failed && p->target == CUBE_TARGET_CPU) {
@@ -349,10 +377,12 @@ static void planReturn(Plan *p, MlirOperation op) {
     if (p->retDone[i]) continue;
     int src = operandBuf(p, op, i);
     if (src < 0) return;
-    char nb[32];
+    char nb[64];
     const char *name = outputName(p, i, nb, sizeof nb);
     int b = newBuf(p, op, p->bufs[src].type, "output", name, -1);
     if (b < 0) return;
+    touch(p, src);
+    touch(p, b);
     json_array_append_new(p->steps, json_pack("{s:s, s:o, s:o, s:I}", "op", "copy", "src", ref(p, src), "dst",
                                               ref(p, b), "bytes", (json_int_t)p->bufs[b].bytes));
     p->retDone[i] = true;
@@ -394,7 +424,8 @@ static json_t *planInputs(Plan *p, MlirBlock entry, MlirOperation fn) {
   for (intptr_t i = 0; i < n; ++i) {
     MlirValue a = mlirBlockGetArgument(entry, i);
     char name[32];
-    if (p->model) snprintf(name, sizeof name, "%s", i == 0 ? "input_ids" : "labels");
+    static const char *const kModelInputs[] = {"input_ids", "labels", "lr", "step"};
+    if (p->model) snprintf(name, sizeof name, "%s", kModelInputs[i < 4 ? i : 3]);
     else snprintf(name, sizeof name, "arg%d", (int)i);
     int b = newBuf(p, fn, mlirValueGetType(a), "input", name, -1);
     if (b < 0) break;
@@ -426,9 +457,99 @@ static void appendArray(CubeBuf *out, const char *key, json_t *arr, bool last) {
   cubeBufPrintf(out, "%s]%s\n", json_array_size(arr) ? "\n  " : "", last ? "" : ",");
 }
 
+/* The trainable params of the function, in cube.param order (grad_step's gradient outputs). */
+static void collectGradNames(Plan *p, MlirBlock entry) {
+  intptr_t n = 0;
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op))
+    n += cubeIsOp(op, "param");
+  p->gradNames = calloc((size_t)n + 1, sizeof *p->gradNames);
+  if (!p->gradNames) return;
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    MlirStringRef name;
+    bool trainable = true;
+    if (!cubeIsOp(op, "param") || !cubeGetStrAttr(op, "name", &name)) continue;
+    cubeGetBoolAttr(op, "trainable", &trainable);
+    if (trainable) p->gradNames[p->nGradNames++] = name;
+  }
+}
+
+/* Buffers holding gradients: the grad operand (the kernel's input 0) of every cube.adamw_update call, and
+ * their aliases, get kind `grad` when they are activations (docs/plan-format.md "Training plans"). */
+static void markGrads(Plan *p, MlirBlock entry) {
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
+    MlirStringRef cop;
+    if (!cubeOpNameIs(op, "func.call") || !cubeGetStrAttr(op, CUBE_ATTR_STEP_OP, &cop) ||
+        !cubeRefEq(cop, "cube.adamw_update") || mlirOperationGetNumOperands(op) < 1)
+      continue;
+    int b = findBuf(p, mlirOperationGetOperand(op, 0));
+    if (b < 0) continue;
+    int root = p->bufs[b].aliasOf >= 0 ? p->bufs[b].aliasOf : b;
+    if (strcmp(p->bufs[root].kind, "activation")) continue;
+    for (size_t i = 0; i < p->nBufs; ++i)
+      if ((int)i == root || p->bufs[i].aliasOf == root) p->bufs[i].kind = "grad";
+  }
+}
+
+static bool isFixedKind(const char *k) { return strcmp(k, "activation") && strcmp(k, "scratch"); }
+
+/* Offsets from the memory planner; the `memory` object (docs/plan-format.md); the report on stderr. */
+static json_t *layout(Plan *p, bool reuse, bool report) {
+  CubeMemBuf *mb = calloc(p->nBufs + 1, sizeof *mb);
+  bool *mask = calloc(p->nBufs + 1, sizeof *mask);
+  if (!mb || !mask) {
+    free(mb);
+    free(mask);
+    return NULL;
+  }
+  for (size_t i = 0; i < p->nBufs; ++i)
+    mb[i] = (CubeMemBuf){p->bufs[i].bytes, p->bufs[i].first, p->bufs[i].last, 0, p->bufs[i].aliasOf,
+                         isFixedKind(p->bufs[i].kind)};
+  p->arena = cubeMemPlan(mb, p->nBufs, reuse, ALIGN);
+  int64_t sums[5] = {0}; /* params, grads, optimizer_state, inputs_outputs */
+  for (size_t i = 0; i < p->nBufs; ++i) {
+    Buf *b = &p->bufs[i];
+    b->offset = mb[i].offset;
+    if (b->aliasOf >= 0) continue;
+    if (!strcmp(b->kind, "param")) sums[0] += b->bytes;
+    else if (!strcmp(b->kind, "grad") || !strncmp(b->name, "grad:", 5)) sums[1] += b->bytes;
+    else if (!strcmp(b->kind, "optimizer-state")) sums[2] += b->bytes;
+    else if (!strcmp(b->kind, "input") || !strcmp(b->kind, "output")) sums[3] += b->bytes;
+  }
+  for (size_t i = 0; i < p->nBufs; ++i) mask[i] = p->bufs[i].aliasOf < 0 && !strcmp(p->bufs[i].kind, "activation");
+  int64_t act = cubeMemPeak(mb, p->nBufs, mask);
+  for (size_t i = 0; i < p->nBufs; ++i) mask[i] = p->bufs[i].aliasOf < 0 && !strcmp(p->bufs[i].kind, "scratch");
+  int64_t scr = cubeMemPeak(mb, p->nBufs, mask);
+  free(mb);
+  free(mask);
+  if (p->arena < 0) return NULL;
+  int64_t arena = (p->arena + ALIGN - 1) / ALIGN * ALIGN;
+  if (report) {
+    const char *names[] = {"params", "grads", "optimizer state", "activations (peak)", "scratch (peak)",
+                           "inputs + outputs", "arena"};
+    int64_t v[] = {sums[0], sums[1], sums[2], act, scr, sums[3], arena};
+    fprintf(stderr, "cube memory report (@%s, planning %s)\n", p->program, reuse ? "on" : "off");
+    for (int i = 0; i < 7; ++i)
+      fprintf(stderr, "  %-20s %14" PRId64 " bytes %10.2f MiB\n", names[i], v[i], (double)v[i] / 1048576.0);
+  }
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "params", (json_int_t)sums[0], "grads",
+                   (json_int_t)sums[1], "optimizer_state", (json_int_t)sums[2], "activations_peak", (json_int_t)act,
+                   "scratch_peak", (json_int_t)scr, "inputs_outputs", (json_int_t)sums[3], "arena",
+                   (json_int_t)arena, "planned", reuse);
+}
+
 char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches) {
-  char err[512];
-  MlirOperation fn = cubeFindForward(module, err, sizeof err);
+  CubePlanOptions o = {"", true, false};
+  return cubePlanJsonOpts(module, target, chip, launches, &o);
+}
+
+char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip, const CubeLaunchList *launches,
+                       const CubePlanOptions *opts) {
+  char err[512], func[256] = "";
+  MlirStringRef grouped;
+  if (opts->func && *opts->func) snprintf(func, sizeof func, "%s", opts->func);
+  else if (cubeGetStrAttr(module, CUBE_ATTR_PROGRAM, &grouped))
+    snprintf(func, sizeof func, "%.*s", (int)grouped.length, grouped.data);
+  MlirOperation fn = cubeFindProgram(module, func, err, sizeof err);
   MlirBlock entry;
   if (mlirOperationIsNull(fn) || !cubeFuncEntryBlock(fn, &entry)) {
     char m[600];
@@ -437,6 +558,7 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
     return NULL;
   }
   Plan p = {.target = target, .launches = launches, .module = module};
+  p.program = !strcmp(func, "train_step") ? "train_step" : !strcmp(func, "grad_step") ? "grad_step" : "forward";
   p.params = json_array();
   p.steps = json_array();
   p.outputs = json_array();
@@ -447,9 +569,19 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
   p.retDone = calloc((size_t)p.nRets + 1, sizeof *p.retDone);
   for (intptr_t i = 0; i < p.nRets; ++i) p.rets[i] = mlirOperationGetOperand(ret, i);
   intptr_t nArgs = mlirBlockGetNumArguments(entry);
-  p.model = nArgs >= 1 && nArgs <= 2 && p.nRets == 1;
-  for (intptr_t i = 0; p.model && i < nArgs; ++i) p.model = isInt(mlirValueGetType(mlirBlockGetArgument(entry, i)));
-  json_t *inputs = planInputs(&p, entry, fn);
+  if (!strcmp(p.program, "train_step")) {
+    p.model = nArgs == 4 && p.nRets == 2 && isInt(mlirValueGetType(mlirBlockGetArgument(entry, 0))) &&
+              isInt(mlirValueGetType(mlirBlockGetArgument(entry, 1)));
+    if (!p.model) fail(&p, fn, "@train_step must be (input_ids, labels, lr, step) -> (loss, grad_norm)");
+  } else if (!strcmp(p.program, "grad_step")) {
+    collectGradNames(&p, entry);
+    p.model = nArgs == 2 && p.nRets == 1 + p.nGradNames && isInt(mlirValueGetType(mlirBlockGetArgument(entry, 0)));
+    if (!p.model) fail(&p, fn, "@grad_step must be (input_ids, labels) -> (loss, one gradient per trainable param)");
+  } else {
+    p.model = nArgs >= 1 && nArgs <= 2 && p.nRets == 1;
+    for (intptr_t i = 0; p.model && i < nArgs; ++i) p.model = isInt(mlirValueGetType(mlirBlockGetArgument(entry, i)));
+  }
+  json_t *inputs = p.failed ? json_array() : planInputs(&p, entry, fn);
 
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op) && !p.failed;
        op = mlirOperationGetNextInBlock(op)) {
@@ -462,17 +594,22 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
     else if (cubeOpNameIs(op, "func.return")) planReturn(&p, op);
     else {
       MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(op));
-      snprintf(err, sizeof err, "'%.*s' in @forward has no step (run cube-prepare-forward, cube-group-kernels and "
-               "cube-lower-to-linalg first)", (int)on.length, on.data);
+      snprintf(err, sizeof err, "'%.*s' in @%s has no step (run cube-prepare-forward, cube-group-kernels and "
+               "cube-lower-to-linalg first)", (int)on.length, on.data, func[0] ? func : "forward");
       fail(&p, op, err);
     }
+    p.opIndex++;
   }
   if (!p.failed && target == CUBE_TARGET_CUDA && !strcmp(chip ? chip : "", "")) fail(&p, module, "no chip");
   for (intptr_t i = 0; i < p.nRets && !p.failed; ++i) { /* in the function's result order */
-    char nb[32];
+    char nb[64];
     const char *name = outputName(&p, i, nb, sizeof nb);
     json_array_append_new(p.outputs, json_pack("{s:s, s:s}", "name", name, "buffer", name));
   }
+  if (!p.failed) markGrads(&p, entry);
+  json_t *memory = p.failed ? NULL : layout(&p, opts->planMemory, opts->report);
+  if (!p.failed && !memory) fail(&p, module, "out of memory");
+  json_t *lora = p.failed ? NULL : cubePlanLoraJson(module, fn);
 
   char *text = NULL;
   if (!p.failed) {
@@ -487,8 +624,8 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
     int64_t arena = (p.arena + ALIGN - 1) / ALIGN * ALIGN;
     CubeBuf out = {0};
     cubeBufAppend(&out, "{\n");
-    json_t *scalars = json_pack("{s:s, s:i, s:s}", "format", "cube-plan", "version", 1, "target",
-                                target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
+    json_t *scalars = json_pack("{s:s, s:i, s:s, s:s}", "format", "cube-plan", "version", 1, "target",
+                                target == CUBE_TARGET_CUDA ? "cuda" : "cpu", "program", p.program);
     appendJson(&out, "format", json_object_get(scalars, "format"), false);
     appendJson(&out, "version", json_object_get(scalars, "version"), false);
     appendJson(&out, "target", json_object_get(scalars, "target"), false);
@@ -503,6 +640,9 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
     json_decref(tmp);
     appendJson(&out, "alignment", tmp = json_integer(ALIGN), false);
     json_decref(tmp);
+    appendJson(&out, "program", json_object_get(scalars, "program"), false);
+    appendJson(&out, "memory", memory, false);
+    if (lora) appendJson(&out, "lora", lora, false);
     appendArray(&out, "inputs", inputs, false);
     appendArray(&out, "outputs", p.outputs, false);
     appendArray(&out, "buffers", bufs, false);
@@ -519,6 +659,8 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
       text = out.s;
     }
   }
+  json_decref(memory);
+  json_decref(lora);
   json_decref(inputs);
   json_decref(p.params);
   json_decref(p.steps);
@@ -528,5 +670,6 @@ char *cubePlanJson(MlirOperation module, CubeTarget target, const char *chip, co
   free(p.vals);
   free(p.rets);
   free(p.retDone);
+  free(p.gradNames);
   return text;
 }

@@ -7,9 +7,9 @@
  * func=train_step|grad_step (default forward) prepares that function instead (docs/codegen.md "Training
  * plans"): the other functions with a body are erased; dropout with p = 0 is removed, dropout with p > 0 is an
  * error (no dropout kernel yet). The recomputed copies cube-autodiff emits for checkpoints are ordinary ops
- * (cube.recomputed) and stay separate steps: nothing here merges them with the forward ones. The p of a LoRA
- * dropout (scope `*.lora_dropout*`) is recorded as the module attribute cube.lora_dropout for the plan's
- * `lora` object before the op is removed. */
+ * (cube.recomputed) and stay separate steps: nothing here merges them with the forward ones. First of all,
+ * the LoRA options are inferred and recorded as the module attribute cube.lora (PlanLora.c) for the plan's
+ * `lora` object, while the lora ops (scale, dropout) are still there. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,19 +114,12 @@ static bool inFunc(MlirOperation op, MlirOperation fn) {
   return false;
 }
 
-static bool isLoraDropout(MlirOperation op) {
-  MlirStringRef sc;
-  if (!cubeGetScope(op, &sc)) return false;
-  for (size_t i = 0; i + 13 <= sc.length; ++i)
-    if (!memcmp(sc.data + i, "lora_dropout", 12)) return true;
-  return false;
-}
-
 static MlirLogicalResult runPrepare(MlirOperation module, const CubeOptionValue *options) {
   const char *func = options && options[OPT_FUNC].s ? options[OPT_FUNC].s : "forward";
   bool training = *func && strcmp(func, "forward");
   MlirBlock body = cubeModuleBody(module);
   if (mlirBlockIsNull(body)) return mlirLogicalResultSuccess();
+  cubeLoraRecord(module);
   MlirOperation program = {NULL};
   if (training) {
     char err[512], msg[600];
@@ -170,7 +163,6 @@ static MlirLogicalResult runPrepare(MlirOperation module, const CubeOptionValue 
     MlirOperation d = drops.v[i];
     double p = 0;
     cubeGetF64Attr(d, "p", &p);
-    if (isLoraDropout(d)) cubeSetF64Attr(module, CUBE_ATTR_LORA_DROPOUT, p);
     if (training && p > 0 && inFunc(d, program)) {
       char msg[300];
       snprintf(msg, sizeof msg, "cube-prepare-forward: dropout with p=%g in @%s: training with dropout is not "

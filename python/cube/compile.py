@@ -37,16 +37,25 @@ def _quote(value):
     return value
 
 
-def pipeline(target, out, chip=None, cuda_path=None, dump=False):
+def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forward", memory_report=False,
+             plan_memory=True):
     emit = [f"out={_quote(out)}", f"target={target}"]
+    if memory_report:
+        emit.append("report=true")
+    if not plan_memory:
+        emit.append("plan-memory=false")
     if chip:
         emit.append(f"chip={_quote(chip)}")
     if cuda_path:
         emit.append(f"cuda-path={_quote(cuda_path)}")
     if dump:
         emit.append("dump=true")
-    return (f"builtin.module(cube-prepare-forward,cube-group-kernels{{target={target}}},cube-lower-to-linalg,"
-            f"cube-emit{{{' '.join(emit)}}})")
+    if program == "forward":
+        return (f"builtin.module(cube-prepare-forward,cube-group-kernels{{target={target}}},cube-lower-to-linalg,"
+                f"cube-emit{{{' '.join(emit)}}})")
+    # A training program: cube-autodiff writes it from @forward unless the module already has it.
+    return (f"builtin.module(cube-prepare-forward{{func={program}}},"
+            f"cube-group-kernels{{target={target} func={program}}},cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
 
 
 def parser():
@@ -60,6 +69,13 @@ def parser():
                    help="CUDA toolkit holding nvvm/libdevice (default: $CUDA_HOME, $CUDA_PATH, /usr/local/cuda)")
     p.add_argument("-o", "--output", metavar="ARTIFACT", required=True, help="the artifact directory to write")
     p.add_argument("--dump", action="store_true", help="also write kernels.lowered.mlir (for debugging)")
+    p.add_argument("--program", choices=["forward", "train_step", "grad_step"], default="forward",
+                   help="the function to compile: forward (eval), or train_step / grad_step (the module must hold it: "
+                   "run cube-autodiff first)")
+    p.add_argument("--memory-report", action="store_true",
+                   help="print the memory report (params, grads, optimizer state, activation peak, arena) to stderr")
+    p.add_argument("--no-plan-memory", action="store_true",
+                   help="give every buffer bytes of its own (no liveness-based reuse), for comparison")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
     return p
 
@@ -73,7 +89,8 @@ def main(argv=None):
         print(f"cube compile: error: {args.model}: no such file", file=sys.stderr)
         return 1
     try:
-        pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump)
+        pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
+                        args.program, args.memory_report, not args.no_plan_memory)
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
@@ -90,7 +107,8 @@ def main(argv=None):
         print(f"cube compile: error: compiling {args.model} failed (cube-opt exited with {r.returncode})",
               file=sys.stderr)
         return 1
-    print(f"wrote {args.output} (target {args.target})")
+    print(f"wrote {args.output} (target {args.target}, program {args.program})" if args.program != "forward"
+          else f"wrote {args.output} (target {args.target})")
     return 0
 
 
