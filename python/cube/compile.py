@@ -37,8 +37,32 @@ def _quote(value):
     return value
 
 
+def rewrites(args, has_program):
+    """The model rewrites in front of code generation, from the seed's switches: cube-recompute, cube-lora
+    and, for a training program the module does not hold yet, cube-autodiff."""
+    passes = []
+    if args.recompute:
+        passes.append(f"cube-recompute{{modules={_quote(args.recompute)}}}")
+    if args.use_lora:
+        lora = [f"rank={args.lora_rank}", f"alpha={args.lora_alpha:g}", f"dropout={args.lora_dropout:g}",
+                f"targets={_quote(args.target_modules)}", f"bias={_quote(args.lora_bias)}"]
+        if args.use_rslora:
+            lora.append("use-rslora=true")
+        passes.append(f"cube-lora{{{' '.join(lora)}}}")
+    if args.program != "forward" and not has_program:
+        opt = "none" if args.program == "grad_step" else "adamw"
+        ad = [f"optimizer={opt}"]
+        if opt == "adamw":
+            ad += [f"beta1={args.beta1:g}", f"beta2={args.beta2:g}", f"eps={args.eps:g}",
+                   f"weight-decay={args.weight_decay:g}", f"clip-norm={args.clip_norm:g}"]
+        passes.append(f"cube-autodiff{{{' '.join(ad)}}}")
+    if passes:
+        passes.append("cube-verify")
+    return passes
+
+
 def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forward", memory_report=False,
-             plan_memory=True):
+             plan_memory=True, before=()):
     emit = [f"out={_quote(out)}", f"target={target}"]
     if memory_report:
         emit.append("report=true")
@@ -50,11 +74,11 @@ def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forwar
         emit.append(f"cuda-path={_quote(cuda_path)}")
     if dump:
         emit.append("dump=true")
+    head = "".join(p + "," for p in before)
     if program == "forward":
-        return (f"builtin.module(cube-prepare-forward,cube-group-kernels{{target={target}}},cube-lower-to-linalg,"
+        return (f"builtin.module({head}cube-prepare-forward,cube-group-kernels{{target={target}}},cube-lower-to-linalg,"
                 f"cube-emit{{{' '.join(emit)}}})")
-    # A training program: cube-autodiff writes it from @forward unless the module already has it.
-    return (f"builtin.module(cube-prepare-forward{{func={program}}},"
+    return (f"builtin.module({head}cube-prepare-forward{{func={program}}},"
             f"cube-group-kernels{{target={target} func={program}}},cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
 
 
@@ -77,6 +101,21 @@ def parser():
     p.add_argument("--no-plan-memory", action="store_true",
                    help="give every buffer bytes of its own (no liveness-based reuse), for comparison")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
+    g = p.add_argument_group("model rewrites (the seed's switches)")
+    g.add_argument("--recompute", metavar="TYPES", help="module types to recompute, e.g. LlamaDecoderLayer[,LlamaMLP]")
+    g.add_argument("--use-lora", action="store_true", help="apply LoRA (cube-lora) with the options below")
+    g.add_argument("--lora-rank", type=int, default=8, metavar="R")
+    g.add_argument("--lora-alpha", type=float, default=8.0, metavar="A")
+    g.add_argument("--lora-dropout", type=float, default=0.0, metavar="P")
+    g.add_argument("--target-modules", default="q_proj,k_proj,v_proj", metavar="NAMES")
+    g.add_argument("--lora-bias", default="none", choices=["none", "all", "lora_only"])
+    g.add_argument("--use-rslora", action="store_true")
+    o = p.add_argument_group("optimizer (with --program train_step, when the module has no @train_step yet)")
+    o.add_argument("--beta1", type=float, default=0.9)
+    o.add_argument("--beta2", type=float, default=0.999)
+    o.add_argument("--eps", type=float, default=1e-8)
+    o.add_argument("--weight-decay", type=float, default=0.0)
+    o.add_argument("--clip-norm", type=float, default=0.0, help="clip the global gradient norm (0 = off)")
     return p
 
 
@@ -88,9 +127,19 @@ def main(argv=None):
     if args.model != "-" and not os.path.isfile(args.model):
         print(f"cube compile: error: {args.model}: no such file", file=sys.stderr)
         return 1
+    lora_flags = [f for f in ("--lora-rank", "--lora-alpha", "--lora-dropout", "--target-modules", "--lora-bias",
+                              "--use-rslora") if any(a == f or a.startswith(f + "=") for a in (argv or sys.argv[1:]))]
+    if lora_flags and not args.use_lora:
+        print(f"cube compile: error: {', '.join(lora_flags)} given without --use-lora", file=sys.stderr)
+        return 1
+    has_program = False
+    if args.program != "forward" and args.model != "-":
+        with open(args.model, encoding="utf-8", errors="replace") as f:
+            has_program = f"@{args.program}(" in f.read()
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
-                        args.program, args.memory_report, not args.no_plan_memory)
+                        args.program, args.memory_report, not args.no_plan_memory,
+                        rewrites(args, has_program))
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
