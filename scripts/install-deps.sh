@@ -13,6 +13,8 @@ PACKAGES=(
   libjansson-dev
   # tests: lit runs on python3; the Python package is tested with pytest; numerics against PyTorch
   python3 python3-pytest python3-numpy python3-torch
+  # loss-curve PNGs (python3 -m cube plot; a built-in plotter is used when it is missing)
+  python3-matplotlib
 )
 
 missing=()

@@ -1,4 +1,4 @@
-"""The command line: ``python3 -m cube trace ...`` and ``python3 -m cube check-weights ...``."""
+"""The command line: ``python3 -m cube trace|compile|run|plot|data|check-weights ...``."""
 
 import argparse
 import os
@@ -14,6 +14,9 @@ def _parser():
                                 "into the cube dialect and check weights against a traced module.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("compile", help="compile a traced module into an artifact for cube-run (see compile --help)",
+                   add_help=False)
+    sub.add_parser("run", help="run cube-run on an artifact: evaluate or train (see run --help)", add_help=False)
+    sub.add_parser("plot", help="plot a cube-run --log file's loss curve as a PNG (see plot --help)",
                    add_help=False)
 
     t = sub.add_parser("trace", help="emit the cube module of an HF Llama model",
@@ -141,6 +144,12 @@ def main(argv=None):
     if argv and argv[0] == "compile":  # the compile driver has its own parser (compile.py)
         from . import compile as compile_cmd
         return compile_cmd.main(argv[1:])
+    if argv and argv[0] == "run":  # a thin wrapper of build/bin/cube-run (run.py)
+        from . import run as run_cmd
+        return run_cmd.main(argv[1:])
+    if argv and argv[0] == "plot":  # the loss curve of a --log file (plot.py)
+        from . import plot as plot_cmd
+        return plot_cmd.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "trace":
