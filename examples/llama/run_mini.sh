@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The seed's workflow with cube: bash run_mini.sh trace|compile|run|resume   (docs/workflow.md)
-#   trace    the model -> $EXP_DIR/model.mlir, trace_log.txt (module tree, after LoRA when USE_LORA=1), config.json
+#   trace    the model -> $EXP_DIR/model.mlir, trace_log.txt (module tree, after LoRA when USE_LORA=1), config.json,
+#            model.safetensors (the random init a run starts from) and with LoRA the initial adapter
+#            (adapter_config.json, adapter_model.safetensors), via a forward CPU artifact (artifact-init-cpu)
 #   compile  train_step artifact for $DEVICE (recompute, LoRA, autodiff, codegen) + the memory report, and the
 #            rewritten IR (final.mlir: the outlined @recompute_* functions and the checkpoint calls)
 #   run      train: JSONL log, checkpoints, the LoRA adapter (peft format) in $EXP_DIR, train.png (the loss curve)
@@ -33,7 +35,7 @@ export CUBE_OPT="$CUBE_BIN/cube-opt" CUBE_RUN="$CUBE_BIN/cube-run"
 die() { echo "run_mini.sh: error: $*" >&2; exit 1; }
 say() { echo "run_mini.sh: $*"; }
 
-usage() { sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 [ $# -eq 1 ] || { usage >&2; exit 2; }
 CMD=$1
 case "$CMD" in trace|compile|run|resume) ;; -h|--help) usage; exit 0 ;; *) usage >&2; exit 2 ;; esac
@@ -135,7 +137,11 @@ PY
       "$CUBE_OPT" "$EXP_DIR/model.mlir" --cube-summary
     fi
   } > "$EXP_DIR/trace_log.txt"
-  say "traced $MODEL_NAME -> $EXP_DIR/model.mlir; module tree in $EXP_DIR/trace_log.txt"
+  # The initial weights (seed 0, as `run` starts): a forward artifact of the (LoRA'd) model for the CPU.
+  "$PYTHON" -m cube compile "$EXP_DIR/model.mlir" --target cpu --program forward -o "$EXP_DIR/artifact-init-cpu" \
+    ${LORA_ARGS[@]+"${LORA_ARGS[@]}"} >/dev/null || die "compile of the forward artifact failed"
+  "$CUBE_RUN" "$EXP_DIR/artifact-init-cpu" --save-init "$EXP_DIR" --overwrite
+  say "traced $MODEL_NAME -> $EXP_DIR/model.mlir; module tree in $EXP_DIR/trace_log.txt; initial weights in $EXP_DIR/model.safetensors${LORA_PASS:+ (+ the initial adapter)}"
   ;;
 compile)
   need "$EXP_DIR/model.mlir" trace

@@ -162,6 +162,8 @@ bool cubeCheckpointSave(const CubePlan *plan, CubeBackend *be, const char *dir, 
  * marker and the fingerprint, loads params and states, fills *info. */
 bool cubeCheckpointLoad(const CubePlan *plan, CubeBackend *be, const char *path, CubeCheckpointInfo *info,
                         char *loaded, size_t loadedSize, char *err, size_t errSize);
+/* Every parameter by its HF name, in the plan's dtype, as one safetensors file written atomically. */
+bool cubeParamsSave(const CubePlan *plan, CubeBackend *be, const char *path, char *err, size_t errSize);
 /* Writes `len` bytes to path atomically (path.tmp.PID, fsync, rename). */
 bool cubeWriteFileAtomic(const char *path, const void *data, size_t len, char *err, size_t errSize);
 
@@ -190,6 +192,18 @@ typedef struct {
 
 /* The training loop behind `cube-run --steps N`. */
 bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err, size_t errSize);
+
+/* ---- the initial weights (SaveInit.c; `cube-run ARTIFACT --save-init DIR`) ---- */
+typedef struct {
+  const char *artifact, *device, *weights, *dir;
+  bool strict, overwrite, verbose;
+  uint64_t seed;
+} CubeSaveInitOptions;
+/* Loads the plan (forward or train_step), fills the parameters as a run would (init specs with the seed,
+ * then --weights), and writes DIR/model.safetensors (every parameter by HF name) and, when the plan has a
+ * `lora` object, the initial adapter (adapter_config.json + adapter_model.safetensors) into DIR; runs no
+ * step. DIR holding any of those files is refused unless overwrite. */
+bool cubeSaveInit(const CubeSaveInitOptions *opt, FILE *out, FILE *warn, char *err, size_t errSize);
 
 #ifdef __cplusplus
 }

@@ -164,6 +164,18 @@ static bool saveTensors(const CubePlan *plan, CubeBackend *be, const char *path,
   return ok;
 }
 
+bool cubeParamsSave(const CubePlan *plan, CubeBackend *be, const char *path, char *err, size_t errSize) {
+  const char **names = calloc(plan->nParams + 1, sizeof *names);
+  int *bufs = calloc(plan->nParams + 1, sizeof *bufs);
+  bool ok = names && bufs;
+  if (!ok) (void)ERR("%s: out of memory", path);
+  for (size_t i = 0; ok && i < plan->nParams; ++i) names[i] = plan->params[i].name, bufs[i] = plan->params[i].buffer;
+  ok = ok && saveTensors(plan, be, path, names, bufs, plan->nParams, err, errSize);
+  free(names);
+  free(bufs);
+  return ok;
+}
+
 bool cubeCheckpointSave(const CubePlan *plan, CubeBackend *be, const char *dir, const CubeCheckpointInfo *info,
                         char *written, size_t writtenSize, char *err, size_t errSize) {
   char tmp[4200], final[4200], old[4300], path[4400];

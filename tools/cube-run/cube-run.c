@@ -4,8 +4,9 @@
  *   cube-run ARTIFACT [--device cpu|cuda] --data TOKENS --steps N [--lr LR --warmup W --schedule S
  *            --min-lr L] [--weights W] [--save DIR --save-every K] [--resume DIR] [--save-adapter DIR
  *            [--overwrite]] [--merge-lora OUT.safetensors] [--log FILE.jsonl] [--seed S]
+ *   cube-run ARTIFACT --save-init DIR [--weights W] [--seed S] [--overwrite]
  * Only argument handling lives here; the work is cubeRunEval (lib/Runtime/Run.c) and cubeRunTrain
- * (lib/Runtime/Train.c). Every failure is one "cube-run: error: ..." line and exit status 1. */
+ * (lib/Runtime/Train.c) and cubeSaveInit (lib/Runtime/SaveInit.c). Every failure is one "cube-run: error: ..." line and exit status 1. */
 #include "cube/Runtime.h"
 
 #include <errno.h>
@@ -17,6 +18,8 @@
 static const char kUsage[] =
     "usage: cube-run ARTIFACT [--device cpu|cuda] [--weights W.safetensors] [--strict] [--seed N]\n"
     "                --data TOKENS --eval [--batches N] [-v] [--time]\n"
+    "       cube-run ARTIFACT --data TOKENS --steps N [training options below]\n"
+    "       cube-run ARTIFACT --save-init DIR [--weights W] [--seed N] [--overwrite]\n"
     "\n"
     "Runs a compiled artifact (a directory with plan.json and kernels.so or kernels.ptx).\n"
     "  --device cpu|cuda      where to run (default: the artifact's target)\n"
@@ -39,7 +42,12 @@ static const char kUsage[] =
     "  --resume DIR           continue from a checkpoint (or the latest one in a --save DIR)\n"
     "  --save-adapter DIR     at the end, the LoRA adapter in peft's format (--overwrite to replace DIR)\n"
     "  --merge-lora OUT       at the end, full HF weights with the LoRA adapters merged in\n"
-    "  --log FILE             one JSON line per step: step, loss, lr, grad_norm, tokens_per_s\n";
+    "  --log FILE             one JSON line per step: step, loss, lr, grad_norm, tokens_per_s\n"
+    "\n"
+    "The initial weights (forward or train_step plans; runs no step):\n"
+    "  --save-init DIR        the parameters as a run would start (init specs with --seed, or --weights) into\n"
+    "                         DIR/model.safetensors, plus the initial LoRA adapter in peft's format when the\n"
+    "                         plan has a lora object; existing files are refused unless --overwrite\n";
 
 static int usageError(const char *fmt, const char *arg) {
   fprintf(stderr, "cube-run: error: ");
@@ -89,7 +97,7 @@ int main(int argc, char **argv) {
   tr.lr = 3e-4;
   tr.schedule = CUBE_SCHEDULE_CONSTANT;
   bool eval = false, train = false, trainOnly = false;
-  const char *trainOnlyName = NULL;
+  const char *trainOnlyName = NULL, *saveInit = NULL;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *eq = strchr(a, '=');
@@ -106,10 +114,11 @@ int main(int argc, char **argv) {
                       !strcmp(a, "--lr") || !strcmp(a, "--warmup") || !strcmp(a, "--schedule") ||
                       !strcmp(a, "--min-lr") || !strcmp(a, "--save") || !strcmp(a, "--save-every") ||
                       !strcmp(a, "--resume") || !strcmp(a, "--save-adapter") || !strcmp(a, "--merge-lora") ||
-                      !strcmp(a, "--log");
+                      !strcmp(a, "--log") || !strcmp(a, "--save-init");
     bool isTrainOption = takesValue && strcmp(a, "--device") && strcmp(a, "--weights") && strcmp(a, "--seed") &&
-                         strcmp(a, "--data") && strcmp(a, "--batches") && strcmp(a, "--steps");
-    if (isTrainOption || !strcmp(a, "--overwrite")) {
+                         strcmp(a, "--data") && strcmp(a, "--batches") && strcmp(a, "--steps") &&
+                         strcmp(a, "--save-init");
+    if (isTrainOption) {
       trainOnly = true;
       if (!trainOnlyName) trainOnlyName = a;
     }
@@ -170,6 +179,9 @@ int main(int argc, char **argv) {
       tr.log = value;
     } else if (!strcmp(a, "--overwrite")) {
       tr.overwrite = true;
+    } else if (!strcmp(a, "--save-init")) {
+      if (!*value) return usageError("%s", "--save-init needs a directory");
+      saveInit = value;
     } else if (!strcmp(a, "--strict")) {
       opt.strict = true;
     } else if (!strcmp(a, "--eval")) {
@@ -187,6 +199,24 @@ int main(int argc, char **argv) {
     }
   }
   if (!opt.artifact) return usageError("%s", "no ARTIFACT given");
+  if (saveInit) {
+    if (eval || train) return usageError("%s", "--save-init runs no step; it excludes --eval and --steps");
+    if (trainOnly) return usageError("%s applies to training, not to --save-init", trainOnlyName);
+    if (opt.data) return usageError("%s", "--save-init needs no --data");
+    if (opt.batches || opt.time) return usageError("%s", "--batches and --time apply to --eval, not to --save-init");
+    if (opt.strict && !opt.weights) return usageError("%s", "--strict applies to --weights, which is not given");
+    CubeSaveInitOptions si = {opt.artifact, opt.device, opt.weights, saveInit, opt.strict, tr.overwrite,
+                              opt.verbose, opt.seed};
+    char err[8192];
+    if (!cubeSaveInit(&si, stdout, stderr, err, sizeof err)) {
+      fflush(stdout);
+      fprintf(stderr, "cube-run: error: %s\n", err);
+      return 1;
+    }
+    return 0;
+  }
+  if (tr.overwrite && !trainOnly && !train)
+    return usageError("%s", "--overwrite applies to --save-adapter or --save-init, neither is given");
   if (eval && train) return usageError("%s", "--eval and --steps exclude each other (evaluate or train)");
   if (trainOnly && !train) return usageError("%s applies to training, which needs --steps N", trainOnlyName);
   if (train) {
