@@ -10,7 +10,8 @@
 # Every variable below can be set from the environment.
 set -euo pipefail
 
-MODEL=${MODEL:-mini-llama}                 # a preset (mini-llama, tiny-llama) or an HF config.json (or its directory)
+MODEL=${MODEL:-}                           # a preset (mini-llama, tiny-llama) or an HF config.json (or its directory);
+                                           # empty: mini-llama with a GPU, tiny-llama on a CPU-only machine
 BATCH=${BATCH:-8}
 SEQ=${SEQ:-256}
 STEPS=${STEPS:-100}
@@ -25,7 +26,7 @@ USE_LORA=${USE_LORA:-1}
 LORA_CONFIG=${LORA_CONFIG:-"--use-lora --lora-rank 8 --lora-alpha 8 --lora-dropout 0.0 --target-modules q_proj,k_proj,v_proj"}
 EXP_PATH=${EXP_PATH:-./exp}
 DATA=${DATA:-}                             # a token file; empty: the bundled examples/data/cube-notes.txt
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3 )}  # Debian's: matplotlib
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CUBE_BIN=${CUBE_BIN:-$ROOT/build/bin}
@@ -50,6 +51,10 @@ if [ "$DEVICE" = auto ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then DEVICE=cuda; else DEVICE=cpu; fi
 fi
 case "$DEVICE" in cpu|cuda) ;; *) die "DEVICE=$DEVICE: expected auto, cpu or cuda" ;; esac
+if [ -z "$MODEL" ]; then
+  if [ "$DEVICE" = cuda ]; then MODEL=mini-llama; else MODEL=tiny-llama; fi
+  say "MODEL=$MODEL (the default on $DEVICE; set MODEL=mini-llama to train the seed's model on any device)"
+fi
 
 # The model: a preset name or a config.json path.
 if [ -d "$MODEL" ] && [ -f "$MODEL/config.json" ]; then
