@@ -515,12 +515,14 @@ static void ruleTranspose(CubeVerifier *v, MlirOperation op) {
   free(d);
 }
 
-static void ruleSlice(CubeVerifier *v, MlirOperation op) {
+/* Shared by slice and pad: the smaller tensor sits inside the larger one at `offsets` (a slice: the result
+ * inside the input; a pad: the input inside the result). `pad` selects the op's own wording. */
+static void ruleWindow(CubeVerifier *v, MlirOperation op, bool pad) {
   MlirType x = opnd(op, 0), r = res(op, 0);
   bool ok = needSameElem(v, op, "result", r, "operand #0 (input)", x);
   if (rankOf(r) != rankOf(x)) {
-    emit(v, op, "result has rank %ld but input has rank %ld (a slice keeps the rank)", (long)rankOf(r),
-         (long)rankOf(x));
+    emit(v, op, "result has rank %ld but input has rank %ld (a %s keeps the rank)", (long)rankOf(r),
+         (long)rankOf(x), pad ? "pad" : "slice");
     ok = false;
   }
   MlirAttribute off;
@@ -533,13 +535,17 @@ static void ruleSlice(CubeVerifier *v, MlirOperation op) {
   }
   for (intptr_t i = 0; i < n; ++i) {
     int64_t o = mlirDenseI64ArrayGetElement(off, i), in = dimOf(x, i), out = dimOf(r, i);
+    int64_t inner = pad ? in : out, outer = pad ? out : in;
     if (o < 0)
       emit(v, op, "offset %lld of dim #%ld is negative", (long long)o, (long)i);
-    else if (out > in || o > in - out)
-      emit(v, op, "dim #%ld: offset %lld + size %lld exceeds the input's size %lld", (long)i, (long long)o,
-           (long long)out, (long long)in);
+    else if (inner > outer || o > outer - inner)
+      emit(v, op, pad ? "dim #%ld: offset %lld + the input's size %lld exceeds the result's size %lld"
+                      : "dim #%ld: offset %lld + size %lld exceeds the input's size %lld",
+           (long)i, (long long)o, (long long)inner, (long long)outer);
   }
 }
+
+static void ruleSlice(CubeVerifier *v, MlirOperation op) { ruleWindow(v, op, false); }
 
 static void ruleConcat(CubeVerifier *v, MlirOperation op) {
   intptr_t n = mlirOperationGetNumOperands(op);
@@ -734,31 +740,7 @@ static void ruleReduceSum(CubeVerifier *v, MlirOperation op) {
   free(d);
 }
 
-static void rulePad(CubeVerifier *v, MlirOperation op) {
-  MlirType x = opnd(op, 0), r = res(op, 0);
-  bool ok = needSameElem(v, op, "result", r, "operand #0 (input)", x);
-  if (rankOf(r) != rankOf(x)) {
-    emit(v, op, "result has rank %ld but input has rank %ld (a pad keeps the rank)", (long)rankOf(r),
-         (long)rankOf(x));
-    ok = false;
-  }
-  MlirAttribute off;
-  intptr_t n;
-  if (getI64Array(v, op, "offsets", &off, &n) != 1 || !ok) return;
-  if (n != rankOf(x)) {
-    emit(v, op, "offsets has %ld entries but the input has rank %ld (one offset per dim)", (long)n,
-         (long)rankOf(x));
-    return;
-  }
-  for (intptr_t i = 0; i < n; ++i) {
-    int64_t o = mlirDenseI64ArrayGetElement(off, i), in = dimOf(x, i), out = dimOf(r, i);
-    if (o < 0)
-      emit(v, op, "offset %lld of dim #%ld is negative", (long long)o, (long)i);
-    else if (in > out || o > out - in)
-      emit(v, op, "dim #%ld: offset %lld + the input's size %lld exceeds the result's size %lld", (long)i,
-           (long long)o, (long long)in, (long long)out);
-  }
-}
+static void rulePad(CubeVerifier *v, MlirOperation op) { ruleWindow(v, op, true); }
 
 static void ruleSumsq(CubeVerifier *v, MlirOperation op) {
   needFloat(v, op, "operand #0 (input)", opnd(op, 0));
