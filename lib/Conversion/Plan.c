@@ -60,6 +60,7 @@ typedef struct {
   CubeTarget target;
   const CubeLaunchList *launches;
   MlirOperation module;
+  bool reuse; /* memory planning on: outputs may also take an input's bytes in place (inPlaceRoot) */
   bool failed;
 } Plan;
 
@@ -307,6 +308,39 @@ static json_t *launchStep(Plan *p, const CubeLaunch *l, const int *argBufs, intp
                    "args", args);
 }
 
+/* In-place outputs. The gradient of cross-entropy has the logits' shape, and its kernel reads each logit
+ * only at the index it writes (the row reductions come first, into scratch), so when nothing reads the
+ * logits after it, the gradient takes the logits' bytes: an alias, not another [N, V] buffer. For an LM
+ * head these are the two largest tensors of the step. */
+static bool deadAfter(Plan *p, int root, MlirOperation op) {
+  MlirBlock block = mlirOperationGetBlock(op);
+  for (size_t k = 0; k < p->nVals; ++k) {
+    int b = p->vals[k].buf;
+    if (b < 0 || (b != root && p->bufs[b].aliasOf != root)) continue;
+    MlirValue v = {p->vals[k].key};
+    for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+      MlirOperation owner = mlirOpOperandGetOwner(u);
+      if (mlirOperationEqual(owner, op)) continue;
+      if (!mlirBlockEqual(mlirOperationGetBlock(owner), block) || !mlirOperationIsBeforeInBlock(owner, op))
+        return false;
+    }
+  }
+  return true;
+}
+
+/* The buffer that output `r` of kernel call `op` may share with input buffer `in` (see deadAfter), or -1. */
+static int inPlaceRoot(Plan *p, MlirOperation op, MlirStringRef cubeOp, int in, MlirValue r) {
+  if (!mlirStringRefEqual(cubeOp, mlirStringRefCreateFromCString("cube.cross_entropy_grad")) || in < 0) return -1;
+  int root = p->bufs[in].aliasOf >= 0 ? p->bufs[in].aliasOf : in;
+  MlirType t = mlirValueGetType(r);
+  if (strcmp(p->bufs[root].kind, "activation") || !mlirTypeEqual(p->bufs[in].type, t) ||
+      p->bufs[root].bytes != p->bufs[in].bytes)
+    return -1;
+  for (intptr_t i = 0; i < p->nRets; ++i)
+    if (mlirValueEqual(p->rets[i], r)) return -1; /* a returned value gets an output buffer of its own */
+  return deadAfter(p, root, op) ? root : -1;
+}
+
 static void planCall(Plan *p, MlirOperation op) {
   MlirAttribute callee = mlirOperationGetAttributeByName(op, CUBE_STR("callee"));
   if (mlirAttributeIsNull(callee) || !mlirAttributeIsAFlatSymbolRef(callee)) { fail(p, op, "a call without callee"); return; }
@@ -328,6 +362,7 @@ static void planCall(Plan *p, MlirOperation op) {
     fail(p, op, "out of memory");
     return;
   }
+  cubeGetStrAttr(op, CUBE_ATTR_STEP_OP, &cubeOp);
   for (intptr_t i = 0; i < n && !p->failed; ++i) {
     MlirValue v = mlirOperationGetOperand(op, i);
     if (i < nIn) {
@@ -341,7 +376,13 @@ static void planCall(Plan *p, MlirOperation op) {
       /* An out that already has a buffer (a param or state updated in place) is written there. */
       MlirValue r = mlirOperationGetResult(op, i - nIn - nScratch);
       bufs[i] = findBuf(p, v);
-      if (bufs[i] < 0) {
+      int shared = bufs[i] < 0 && i == nIn + nScratch && nIn > 0 && p->reuse ? inPlaceRoot(p, op, cubeOp, bufs[0], r) : -1;
+      if (shared >= 0) {
+        char tn[32];
+        snprintf(tn, sizeof tn, "t%d", p->next++);
+        bufs[i] = newBuf(p, op, mlirValueGetType(r), "activation", tn, shared);
+        if (bufs[i] >= 0) bind(p, v, bufs[i]);
+      } else if (bufs[i] < 0) {
         bufs[i] = bufForResult(p, op, r, "activation", 't');
         if (bufs[i] >= 0) bind(p, v, bufs[i]);
       }
@@ -557,7 +598,7 @@ char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip
     mlirEmitError(mlirOperationGetLocation(module), m);
     return NULL;
   }
-  Plan p = {.target = target, .launches = launches, .module = module};
+  Plan p = {.target = target, .launches = launches, .module = module, .reuse = opts->planMemory};
   p.program = !strcmp(func, "train_step") ? "train_step" : !strcmp(func, "grad_step") ? "grad_step" : "forward";
   p.params = json_array();
   p.steps = json_array();

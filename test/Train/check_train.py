@@ -38,6 +38,18 @@ def main():
         print(f"activations peak: recompute {ma['activations_peak']} vs keep-all {mb['activations_peak']}")
         assert ma["activations_peak"] < mb["activations_peak"]
         print("OK: recompute keeps fewer activations")
+    elif what == "ce-in-place":  # the cross-entropy gradient takes the logits' bytes (memory planning on)
+        plan = json.load(open(sys.argv[2]))
+        bufs = {b["name"]: b for b in plan["buffers"]}
+        root = lambda n: bufs[n].get("alias_of", n)  # noqa: E731
+        steps = [s for s in plan["steps"] if s.get("cube_op") == "cube.cross_entropy_grad"]
+        assert steps, "no cross_entropy_grad step"
+        for s in steps:
+            args = [a["buffer"] for a in s["args"]]
+            logits, out = args[0], args[-1]
+            assert root(out) == root(logits), (out, logits)
+            assert bufs[out]["offset"] == bufs[logits]["offset"]
+        print(f"OK: {len(steps)} cross_entropy_grad step(s) write in place")
     else:
         raise SystemExit("unknown check " + what)
 
