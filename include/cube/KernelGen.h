@@ -93,9 +93,17 @@ KVal kbIndexClamp(KBody *k, KVal v, const char *elt, int64_t hi);
 void kgGeneric(KGen *g, int nLoops, int nIn, const KOperand *ins, int nOut, const KOperand *outs, KBody *body,
                const KVal *yields, KFlat *results);
 
+/* The tensor t seen as [outer, n, inner] around the op's `dim` attribute (softmax and its gradient; a missing
+ * or out-of-range dim means the last one). */
+void kgSplitAtDim(MlirOperation op, MlirType t, int64_t *outer, int64_t *n, int64_t *inner);
+
+/* The row statistics of log-sum-exp over x viewed as [rows, classes] (operand `xv`, map "d0, d1"), fp32:
+ * scratch0 <- max over the row (*m), scratch1 <- sum of exp(x - max) (*l). Shared by cross_entropy and its
+ * gradient. */
+void kgRowMaxSumExp(KGen *g, KOperand xv, const char *xElt, KFlat scratch0, KFlat scratch1, KFlat *m, KFlat *l);
+
 /* ---- the per-op table ---------------------------------------------------------------------------------- */
 
-/* What one kernel function receives: its inputs, scratch tensors and out (argument names %in<i>, %s<i>, %out). */
 /* What one kernel function receives: its inputs, scratch tensors and outs (argument names %in<i>, %s<i>,
  * %out, %out1, %out2). `out` is outs[0]. An op with several results has one out per result; an in-place op
  * (adamw_update, no results) has its updated operands as outs, in the spec's `inplace` order, and its other

@@ -325,3 +325,33 @@ bool cubeKernelText(MlirOperation op, const char *name, const KArgs *a, CubeBuf 
   }
   return ok;
 }
+
+void kgSplitAtDim(MlirOperation op, MlirType t, int64_t *outer, int64_t *n, int64_t *inner) {
+  int64_t dim = -1;
+  intptr_t r = kgRank(t);
+  cubeGetI64Attr(op, "dim", &dim);
+  if (dim < 0) dim += r;
+  if (dim < 0 || dim >= r) dim = r - 1;
+  *outer = *inner = 1;
+  for (intptr_t i = 0; i < dim; ++i) *outer *= kgDim(t, i);
+  for (intptr_t i = dim + 1; i < r; ++i) *inner *= kgDim(t, i);
+  *n = r ? kgDim(t, dim) : 1;
+}
+
+void kgRowMaxSumExp(KGen *g, KOperand xv, const char *xElt, KFlat scratch0, KFlat scratch1, KFlat *m, KFlat *l) {
+  /* m[r] = max_c x[r, c] */
+  *m = kgFill(g, scratch0, "0xFF800000");
+  KOperand mo = {*m, "d0"};
+  KBody b1 = {.g = g};
+  KVal xf = kbToF32(&b1, kbArg("%bi0"), xElt);
+  KVal mx = kbOp(&b1, "arith.maximumf %%bo0, %s : f32", xf.s);
+  kgGeneric(g, 2, 1, &xv, 1, &mo, &b1, &mx, m);
+  /* l[r] = sum_c exp(x[r, c] - m[r]) */
+  *l = kgFill(g, scratch1, "0.0");
+  KOperand lin[2] = {xv, {*m, "d0"}}, lo = {*l, "d0"};
+  KBody b2 = {.g = g};
+  KVal xf2 = kbToF32(&b2, kbArg("%bi0"), xElt);
+  KVal e = kbOp(&b2, "math.exp %s : f32", kbOp(&b2, "arith.subf %s, %%bi1 : f32", xf2.s).s);
+  KVal s2 = kbOp(&b2, "arith.addf %%bo0, %s : f32", e.s);
+  kgGeneric(g, 2, 2, lin, 1, &lo, &b2, &s2, l);
+}

@@ -41,29 +41,17 @@ bool kgenSiluGrad(KGen *g, MlirOperation op, const KArgs *a) {
 
 /* ---- softmax_grad ------------------------------------------------------------------------------------- */
 
-static void rowDims(MlirOperation op, MlirType t, int64_t *outer, int64_t *n, int64_t *inner) {
-  int64_t dim = -1;
-  intptr_t r = kgRank(t);
-  cubeGetI64Attr(op, "dim", &dim);
-  if (dim < 0) dim += r;
-  if (dim < 0 || dim >= r) dim = r - 1;
-  *outer = *inner = 1;
-  for (intptr_t i = 0; i < dim; ++i) *outer *= kgDim(t, i);
-  for (intptr_t i = dim + 1; i < r; ++i) *inner *= kgDim(t, i);
-  *n = r ? kgDim(t, dim) : 1;
-}
-
 int kscrSoftmaxGrad(MlirOperation op, MlirType *types) {
   MlirType in = mlirValueGetType(mlirOperationGetOperand(op, 0));
   int64_t outer, n, inner;
-  rowDims(op, in, &outer, &n, &inner);
+  kgSplitAtDim(op, in, &outer, &n, &inner);
   types[0] = kgF32Tensor(mlirOperationGetContext(op), outer * inner); /* sum(dy * y) per row */
   return 1;
 }
 
 bool kgenSoftmaxGrad(KGen *g, MlirOperation op, const KArgs *a) {
   int64_t outer, n, inner;
-  rowDims(op, a->in[0], &outer, &n, &inner);
+  kgSplitAtDim(op, a->in[0], &outer, &n, &inner);
   KFlat y = kgFlat(g, "%in0", a->in[0]), dy = kgFlat(g, "%in1", a->in[1]), o = kgFlat(g, "%out", a->out);
   int64_t dims[3] = {outer, n, inner};
   char xmap[96], row[128];

@@ -156,20 +156,8 @@ bool kgenCrossEntropyGrad(KGen *g, MlirOperation op, const KArgs *a) {
   int64_t xd[2] = {n, v}, ld[2] = {1, n};
   KOperand xv = {kgView(g, x, 2, xd), "d0, d1"};
 
-  KFlat m = kgFill(g, kgFlat(g, "%s0", a->scratch[0]), "0xFF800000");
-  KOperand mo = {m, "d0"};
-  KBody b1 = {.g = g};
-  KVal xf = kbToF32(&b1, kbArg("%bi0"), x.elt);
-  KVal mx = kbOp(&b1, "arith.maximumf %%bo0, %s : f32", xf.s);
-  kgGeneric(g, 2, 1, &xv, 1, &mo, &b1, &mx, &m);
-
-  KFlat l = kgFill(g, kgFlat(g, "%s1", a->scratch[1]), "0.0");
-  KOperand lin[2] = {xv, {m, "d0"}}, lo = {l, "d0"};
-  KBody b2 = {.g = g};
-  KVal xf2 = kbToF32(&b2, kbArg("%bi0"), x.elt);
-  KVal e = kbOp(&b2, "math.exp %s : f32", kbOp(&b2, "arith.subf %s, %%bi1 : f32", xf2.s).s);
-  KVal s2 = kbOp(&b2, "arith.addf %%bo0, %s : f32", e.s);
-  kgGeneric(g, 2, 2, lin, 1, &lo, &b2, &s2, &l);
+  KFlat m, l;
+  kgRowMaxSumExp(g, xv, x.elt, kgFlat(g, "%s0", a->scratch[0]), kgFlat(g, "%s1", a->scratch[1]), &m, &l);
 
   KFlat cnt = kgFill(g, kgFlat(g, "%s2", a->scratch[2]), "0.0");
   KOperand cin = {kgView(g, lab, 2, ld), "d0, d1"}, cout = {cnt, "d0"};

@@ -65,23 +65,10 @@ bool kgenRmsnorm(KGen *g, MlirOperation op, const KArgs *a) {
 
 /* ---- softmax ------------------------------------------------------------------------------------------ */
 
-/* The input seen as [outer, n, inner] around the softmax dim. */
-static void softmaxDims(MlirOperation op, MlirType t, int64_t *outer, int64_t *n, int64_t *inner) {
-  int64_t dim = -1;
-  intptr_t r = kgRank(t);
-  cubeGetI64Attr(op, "dim", &dim);
-  if (dim < 0) dim += r;
-  if (dim < 0 || dim >= r) dim = r - 1;
-  *outer = *inner = 1;
-  for (intptr_t i = 0; i < dim; ++i) *outer *= kgDim(t, i);
-  for (intptr_t i = dim + 1; i < r; ++i) *inner *= kgDim(t, i);
-  *n = kgDim(t, dim);
-}
-
 int kscrSoftmax(MlirOperation op, MlirType *types) {
   MlirType in = mlirValueGetType(mlirOperationGetOperand(op, 0));
   int64_t outer, n, inner;
-  softmaxDims(op, in, &outer, &n, &inner);
+  kgSplitAtDim(op, in, &outer, &n, &inner);
   MlirContext ctx = mlirOperationGetContext(op);
   types[0] = kgF32Tensor(ctx, outer * inner); /* row max */
   types[1] = kgF32Tensor(ctx, outer * inner); /* row sum of exp(x - max) */
@@ -90,7 +77,7 @@ int kscrSoftmax(MlirOperation op, MlirType *types) {
 
 bool kgenSoftmax(KGen *g, MlirOperation op, const KArgs *a) {
   int64_t outer, n, inner;
-  softmaxDims(op, a->in[0], &outer, &n, &inner);
+  kgSplitAtDim(op, a->in[0], &outer, &n, &inner);
   KFlat x = kgFlat(g, "%in0", a->in[0]);
   KFlat o = kgFlat(g, "%out", a->out);
   int64_t dims[3] = {outer, n, inner};
