@@ -51,6 +51,7 @@ struct CubeBackend {
 /* device: "cpu" or "cuda". Allocates the zeroed arena and loads every kernel the steps name (a missing
  * kernels file or kernel is an error naming it). */
 bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
+/* The device entry points; cubeBackendOpen also checks that the plan's steps suit the device. */
 bool cubeBackendOpenCpu(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
 bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
 /* Bounds-checked against the arena, then delegated to the backend. */

@@ -5,10 +5,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A plan with `call` steps runs only on the CPU, one with `launch` steps only on CUDA; a plan of gemm and
+ * copy steps only runs on either (tests compare the two). */
+static bool runsOn(const CubePlan *plan, CubeStepOp foreign, char *err, size_t errSize) {
+  for (size_t i = 0; i < plan->nSteps; ++i)
+    if (plan->steps[i].op == foreign) {
+      snprintf(err, errSize, "%s: the artifact was compiled for target %s; run it with --device %s", plan->path,
+               plan->target, plan->target);
+      return false;
+    }
+  return true;
+}
+
 bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
   *out = NULL;
-  if (!strcmp(device, "cpu")) return cubeBackendOpenCpu(plan, out, err, errSize);
-  if (!strcmp(device, "cuda")) return cubeBackendOpenCuda(plan, out, err, errSize);
+  if (!strcmp(device, "cpu"))
+    return runsOn(plan, CUBE_STEP_LAUNCH, err, errSize) && cubeBackendOpenCpu(plan, out, err, errSize);
+  if (!strcmp(device, "cuda"))
+    return runsOn(plan, CUBE_STEP_CALL, err, errSize) && cubeBackendOpenCuda(plan, out, err, errSize);
   snprintf(err, errSize, "unknown device '%s' (expected cpu or cuda)", device);
   return false;
 }
