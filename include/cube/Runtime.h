@@ -42,10 +42,18 @@ typedef struct {
   void (*close)(CubeBackend *be);
 } CubeBackendOps;
 
+/* Per-step times of profiled runs (Profile.c). */
+typedef struct {
+  double *ms;        /* summed per step over the kept runs */
+  uint64_t runs;     /* runs summed in ms */
+  bool skippedFirst; /* the first (warm-up) run was measured and dropped */
+} CubeProfile;
+
 struct CubeBackend {
   const CubeBackendOps *ops;
   const CubePlan *plan; /* borrowed: must outlive the backend */
   void *impl;
+  CubeProfile *profile; /* NULL unless profiling: then cubeBackendRun times every step */
 };
 
 /* device: "cpu" or "cuda". Allocates the zeroed arena and loads every kernel the steps name (a missing
@@ -59,6 +67,13 @@ bool cubeBackendWrite(CubeBackend *be, uint64_t offset, const void *src, uint64_
 bool cubeBackendRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes, char *err, size_t errSize);
 bool cubeBackendRun(CubeBackend *be, char *err, size_t errSize); /* all steps, then sync */
 void cubeBackendClose(CubeBackend *be);
+/* Profiling (Profile.c): after cubeProfileEnable, cubeBackendRun runs one step at a time, synchronised,
+ * and adds each step's time to be->profile (the first run is a warm-up and is dropped when more follow);
+ * cubeProfilePrint prints the time by cube op and the slowest steps. cubeBackendClose frees the profile. */
+bool cubeProfileEnable(CubeBackend *be, char *err, size_t errSize);
+bool cubeProfileRun(CubeBackend *be, char *err, size_t errSize);
+void cubeProfilePrint(const CubeBackend *be, FILE *out);
+void cubeProfileFree(CubeProfile *p);
 /* The CPU backend's arena (NULL for other backends); for tests. */
 void *cubeBackendCpuArena(CubeBackend *be);
 
@@ -114,7 +129,7 @@ typedef struct {
   const char *device;  /* NULL: the plan's target */
   const char *weights; /* NULL: init specs */
   const char *data;
-  bool strict, verbose, time;
+  bool strict, verbose, time, profile;
   uint64_t seed;
   int64_t batches; /* 0: every whole batch in the data */
 } CubeEvalOptions;
@@ -177,7 +192,7 @@ bool cubeLoraMerge(const CubePlan *plan, CubeBackend *be, const char *outPath, c
 
 typedef struct {
   const char *artifact, *device, *weights, *data;
-  bool strict, verbose;
+  bool strict, verbose, profile;
   uint64_t seed;
   int64_t steps;
   double lr, minLr;

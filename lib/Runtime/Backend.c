@@ -46,9 +46,13 @@ bool cubeBackendRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes
 }
 
 bool cubeBackendRun(CubeBackend *be, char *err, size_t errSize) {
+  if (be->profile) return cubeProfileRun(be, err, errSize);
   return be->ops->run(be, 0, be->plan->nSteps, err, errSize) && be->ops->sync(be, err, errSize);
 }
 
 void cubeBackendClose(CubeBackend *be) {
-  if (be) be->ops->close(be);
+  if (!be) return;
+  cubeProfileFree(be->profile);
+  be->profile = NULL;
+  be->ops->close(be);
 }

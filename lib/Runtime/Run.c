@@ -70,7 +70,8 @@ bool cubeRunEval(const CubeEvalOptions *opt, FILE *out, FILE *warn, double *mean
              (long long)layout.batchSize, (long long)layout.seqLen);
     goto done;
   }
-  if (!cubeBackendOpen(device, &plan, &be, err, errSize) || !cubeParamsInit(&plan, be, opt->seed, err, errSize))
+  if (!cubeBackendOpen(device, &plan, &be, err, errSize) || (opt->profile && !cubeProfileEnable(be, err, errSize)) ||
+      !cubeParamsInit(&plan, be, opt->seed, err, errSize))
     goto done;
   if (opt->verbose)
     fprintf(out, "plan: %s (target %s, %zu steps, %zu parameters, arena %llu bytes), device %s\n", plan.path,
@@ -103,6 +104,7 @@ bool cubeRunEval(const CubeEvalOptions *opt, FILE *out, FILE *warn, double *mean
   if (opt->time)
     fprintf(out, "time: forward %.3f ms per batch on %s (mean of %llu, min %.3f ms)\n", totalMs / (double)n, device,
             (unsigned long long)n, minMs);
+  if (opt->profile) cubeProfilePrint(be, out);
   fflush(out);
   ok = true;
 done:

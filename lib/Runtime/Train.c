@@ -112,7 +112,8 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
       !cubeTokenDataLoad(opt->data, layout.vocab, &data, err, errSize) ||
       !cubeBatchCount(&layout, &data, opt->data, &nBatches, err, errSize))
     goto done;
-  if (!cubeBackendOpen(device, &plan, &be, err, errSize) || !cubeParamsInit(&plan, be, opt->seed, err, errSize) ||
+  if (!cubeBackendOpen(device, &plan, &be, err, errSize) || (opt->profile && !cubeProfileEnable(be, err, errSize)) ||
+      !cubeParamsInit(&plan, be, opt->seed, err, errSize) ||
       !cubeStatesInit(&plan, be, opt->seed, err, errSize))
     goto done;
   size_t trainable = 0;
@@ -203,6 +204,7 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
   fprintf(out, "train: %llu step%s (%llu to %llu) in %.2f s, %.0f tokens/s, final loss %.6f, mean loss %.6f\n",
           (unsigned long long)ran, ran == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)total, elapsed,
           (double)(ran * layout.tokensPerBatch) / (elapsed > 0 ? elapsed : 1e-9), loss, lossSum / (double)ran);
+  if (opt->profile) cubeProfilePrint(be, out);
   if (opt->saveAdapter) {
     if (!cubeLoraSaveAdapter(&plan, be, opt->saveAdapter, opt->overwrite, err, errSize)) goto done;
     fprintf(out, "saved adapter %s\n", opt->saveAdapter);

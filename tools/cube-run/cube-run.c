@@ -31,6 +31,8 @@ static const char kUsage[] =
     "  --batches N            only the first N batches (default: every whole batch in the data)\n"
     "  -v, --verbose          also print the plan, the weights and each batch's loss\n"
     "  --time                 print the forward time per batch\n"
+    "  --profile              time every step (synchronised) and print the time by cube op and the slowest\n"
+    "                         steps at the end (eval and training; the first run is a warm-up, dropped)\n"
     "\n"
     "Training (a plan compiled from @train_step; docs/runtime.md, \"Training\"):\n"
     "  --steps N              N optimizer steps, one per batch, wrapping around the data\n"
@@ -190,6 +192,8 @@ int main(int argc, char **argv) {
       opt.verbose = true;
     } else if (!strcmp(a, "--time")) {
       opt.time = true;
+    } else if (!strcmp(a, "--profile")) {
+      opt.profile = true;
     } else if (a[0] == '-' && a[1]) {
       return usageError("unknown option '%s'", a);
     } else if (opt.artifact) {
@@ -204,6 +208,7 @@ int main(int argc, char **argv) {
     if (trainOnly) return usageError("%s applies to training, not to --save-init", trainOnlyName);
     if (opt.data) return usageError("%s", "--save-init needs no --data");
     if (opt.batches || opt.time) return usageError("%s", "--batches and --time apply to --eval, not to --save-init");
+    if (opt.profile) return usageError("%s", "--profile applies to --eval or --steps; --save-init runs no step");
     if (opt.strict && !opt.weights) return usageError("%s", "--strict applies to --weights, which is not given");
     CubeSaveInitOptions si = {opt.artifact, opt.device, opt.weights, saveInit, opt.strict, tr.overwrite,
                               opt.verbose, opt.seed};
@@ -233,6 +238,7 @@ int main(int argc, char **argv) {
     tr.data = opt.data;
     tr.strict = opt.strict;
     tr.verbose = opt.verbose;
+    tr.profile = opt.profile;
     tr.seed = opt.seed;
     const char *p = getenv("CUBE_PROGRESS");
     tr.progress = p && *p ? !strcmp(p, "bar") : isatty(fileno(stdout));
