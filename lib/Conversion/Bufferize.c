@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cube/Conversion.h"
+#include "cube/GpuKernels.h"
 #include "cube/Ops.h"
 #include "cube/Rewrite.h"
 #include "mlir-c/BuiltinAttributes.h"
@@ -92,13 +93,46 @@ static bool dropResults(MlirOperation fn, MlirOperation diagAt) {
   return true;
 }
 
+/* A cube.kernel_gpu function: its memref function from cube/GpuKernels.h, parsed into the kernels module. */
+static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
+  MlirBlock entry;
+  MlirStringRef name;
+  char err[512], msg[1024];
+  MlirOperation op = cubeFuncEntryBlock(fn, &entry) ? mlirBlockGetFirstOperation(entry) : (MlirOperation){NULL};
+  if (mlirOperationIsNull(op) || !cubeIsCubeOp(op) || !cubeGetStrAttr(fn, "sym_name", &name)) {
+    mlirEmitError(mlirOperationGetLocation(diagAt), "internal error: a cube.kernel_gpu function without its cube op");
+    return false;
+  }
+  char *fname = cubeStrDupRef(name);
+  CubeBuf text = {0};
+  bool ok = fname && cubeGpuKernelText(op, fname, &text, err, sizeof err);
+  MlirOperation fresh = {NULL};
+  if (ok) {
+    fresh = mlirOperationCreateParse(mlirOperationGetContext(fn), CUBE_STR(cubeBufStr(&text)), CUBE_STR("cube-gpu-kernel"));
+    ok = !mlirOperationIsNull(fresh) && mlirOperationVerify(fresh);
+    snprintf(err, sizeof err, "the generated gpu-dialect kernel does not %s (see the error above)",
+             mlirOperationIsNull(fresh) ? "parse" : "verify");
+    if (!ok && getenv("CUBE_DEBUG_KERNELS")) fprintf(stderr, "%s\n", cubeBufStr(&text));
+  }
+  if (!ok) {
+    snprintf(msg, sizeof msg, "internal error: kernel @%s: %s", fname ? fname : "?", err);
+    mlirEmitError(mlirOperationGetLocation(op), msg);
+    if (!mlirOperationIsNull(fresh)) mlirOperationDestroy(fresh);
+  } else {
+    mlirBlockAppendOwnedOperation(kb, fresh);
+  }
+  free(fname);
+  cubeBufFree(&text);
+  return ok;
+}
+
 MlirModule cubeBufferizeKernels(MlirOperation module) {
   MlirModule km = mlirModuleCreateEmpty(mlirOperationGetLocation(module));
   MlirBlock kb = mlirModuleGetBody(km);
   MlirBlock body = cubeModuleBody(module);
   for (MlirOperation f = mlirBlockIsNull(body) ? (MlirOperation){NULL} : mlirBlockGetFirstOperation(body);
        !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f)) {
-    if (!cubeIsKernelFunc(f)) continue;
+    if (!cubeIsKernelFunc(f) || cubeHasAttr(f, CUBE_ATTR_KERNEL_GPU)) continue;
     MlirOperation c = mlirOperationClone(f);
     mlirOperationRemoveAttributeByName(c, CUBE_STR("sym_visibility"));
     mlirBlockAppendOwnedOperation(kb, c);
@@ -121,6 +155,8 @@ MlirModule cubeBufferizeKernels(MlirOperation module) {
   bool ok = true;
   for (MlirOperation f = mlirBlockGetFirstOperation(kb); !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f))
     if (cubeOpNameIs(f, "func.func")) ok = dropResults(f, module) && ok;
+  for (MlirOperation f = mlirBlockGetFirstOperation(body); ok && !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f))
+    if (cubeIsKernelFunc(f) && cubeHasAttr(f, CUBE_ATTR_KERNEL_GPU)) ok = addGpuKernel(kb, f, module);
   if (!ok) {
     mlirModuleDestroy(km);
     return (MlirModule){NULL};

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cube/Conversion.h"
+#include "cube/GpuKernels.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
 #include "cube/Rewrite.h"
@@ -78,13 +79,14 @@ static MlirWalkResult findCubeOp(MlirOperation op, void *u) {
   return MlirWalkResultInterrupt;
 }
 
-/* True when no kernel function still holds its cube op (cube-lower-to-linalg ran). */
+/* True when no kernel function still holds its cube op (cube-lower-to-linalg ran); a gpu-dialect kernel
+ * (cube.kernel_gpu) keeps its op until cube-emit writes it. */
 static bool kernelsLowered(MlirOperation module) {
   MlirBlock body = cubeModuleBody(module);
   bool found = false;
   for (MlirOperation f = mlirBlockIsNull(body) ? (MlirOperation){NULL} : mlirBlockGetFirstOperation(body);
        !mlirOperationIsNull(f) && !found; f = mlirOperationGetNextInBlock(f))
-    if (cubeIsKernelFunc(f)) mlirOperationWalk(f, findCubeOp, &found, MlirWalkPreOrder);
+    if (cubeIsKernelFunc(f) && !cubeHasAttr(f, CUBE_ATTR_KERNEL_GPU)) mlirOperationWalk(f, findCubeOp, &found, MlirWalkPreOrder);
   return !found;
 }
 

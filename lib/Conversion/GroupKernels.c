@@ -7,13 +7,16 @@
  * `func.call @k<N>_<op>(...) {cube.op, cube.scope}` (one step of the plan). One kernel per op for now:
  * fusion will group several ops into one function here. cube.param stays; cube.reshape stays (a buffer
  * alias, no kernel); on target=cuda cube.linear/cube.matmul stay too, marked `cube.gemm` (cuBLASLt steps),
- * while on target=cpu they are kernels. The scratch each kernel needs comes from the per-op table
+ * while on target=cpu they are kernels. On target=cuda an op with a gpu-dialect kernel (cube/GpuKernels.h:
+ * fused attention and its gradient) gets that kernel's scratch and the unit attribute cube.kernel_gpu.
+ * Otherwise the scratch each kernel needs comes from the per-op table
  * (lib/Conversion/KernelSpecs.c) shared with cube-lower-to-linalg. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cube/Conversion.h"
+#include "cube/GpuKernels.h"
 #include "cube/KernelGen.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
@@ -107,7 +110,8 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   }
   intptr_t nOut = spec->nInplace ? spec->nInplace : nRes, nIn = nOps - spec->nInplace;
   MlirType scratch[6];
-  intptr_t nScratch = spec->scratch(op, scratch);
+  bool gpu = g->target == CUBE_TARGET_CUDA && cubeGpuKernelApplies(op);
+  intptr_t nScratch = gpu ? cubeGpuKernelScratch(op, scratch) : spec->scratch(op, scratch);
   MlirType types[CUBE_KERNEL_MAX_ARGS];
   MlirValue args[CUBE_KERNEL_MAX_ARGS];
   int argOf[CUBE_KERNEL_MAX_ARGS];
@@ -132,6 +136,7 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   CubeBuf name = {0};
   cubeFreshSymbol(g->module, base, &name);
   MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, nOut, types, argOf);
+  if (gpu) mlirOperationSetAttributeByName(fn, CUBE_STR(CUBE_ATTR_KERNEL_GPU), mlirUnitAttrGet(ctx));
   mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
   g->lastFunc = fn;
 

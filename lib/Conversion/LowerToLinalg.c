@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "cube/Conversion.h"
+#include "cube/GpuKernels.h"
 #include "cube/KernelGen.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
@@ -28,6 +29,7 @@ static bool lowerKernel(MlirOperation fn) {
   MlirLocation loc = mlirOperationGetLocation(fn);
   MlirOperation op = kernelOp(fn);
   if (mlirOperationIsNull(op)) return true; /* already lowered */
+  if (cubeHasAttr(fn, CUBE_ATTR_KERNEL_GPU)) return true; /* a gpu-dialect kernel: cube-emit writes it */
   char err[512], msg[1024];
   MlirStringRef name;
   int64_t nIn = -1, nScratch = -1;

@@ -1,0 +1,31 @@
+/* Kernels written directly in the gpu dialect for target=cuda (docs/codegen.md, "GPU kernels"), used instead
+ * of the linalg kernels of cube/KernelGen.h where they apply: cube-group-kernels{target=cuda} gives such a
+ * kernel function the GPU kernel's scratch and the unit attribute cube.kernel_gpu; cube-lower-to-linalg
+ * leaves its body (the cube op) alone; cube-emit writes it as a memref function of gpu.launch ops
+ * (shared memory, barriers, one thread per row) next to the bufferized linalg kernels. */
+#ifndef CUBE_GPUKERNELS_H
+#define CUBE_GPUKERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cube/KernelGen.h"
+#include "cube/Rewrite.h"
+#include "mlir-c/IR.h"
+
+#define CUBE_ATTR_KERNEL_GPU "cube.kernel_gpu" /* unit, on a kernel func.func: written by cubeGpuKernelText */
+
+/* True when op has a GPU kernel for its shapes and types. */
+bool cubeGpuKernelApplies(MlirOperation op);
+/* Its scratch tensor types (f32); returns the count. Only for ops where cubeGpuKernelApplies. */
+int cubeGpuKernelScratch(MlirOperation op, MlirType *types);
+/* The whole memref kernel function `name` (arguments: inputs, scratch, outs as flat memrefs, in the kernel
+ * function's order) into out; false with a message when op has none. */
+bool cubeGpuKernelText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
+/* Per-op generators (lib/Conversion/Gpu*.c). */
+bool cubeGpuAttentionApplies(MlirOperation op);
+int cubeGpuAttentionScratch(MlirOperation op, MlirType *types);
+bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
+#endif

@@ -1,0 +1,43 @@
+/* The table of gpu-dialect kernels (cube/GpuKernels.h): which cube ops have one on target=cuda. */
+#include "cube/GpuKernels.h"
+
+#include <stdio.h>
+
+#include "cube/Ops.h"
+
+typedef struct {
+  const char *mnemonic;
+  bool (*applies)(MlirOperation op);
+  int (*scratch)(MlirOperation op, MlirType *types);
+  bool (*text)(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+} GpuKernel;
+
+static const GpuKernel kGpuKernels[] = {
+    {"attention", cubeGpuAttentionApplies, cubeGpuAttentionScratch, cubeGpuAttentionText},
+    {"attention_grad", cubeGpuAttentionApplies, cubeGpuAttentionScratch, cubeGpuAttentionText},
+};
+
+static const GpuKernel *find(MlirOperation op) {
+  for (size_t i = 0; i < sizeof kGpuKernels / sizeof kGpuKernels[0]; ++i)
+    if (cubeIsOp(op, kGpuKernels[i].mnemonic)) return &kGpuKernels[i];
+  return NULL;
+}
+
+bool cubeGpuKernelApplies(MlirOperation op) {
+  const GpuKernel *k = find(op);
+  return k && k->applies(op);
+}
+
+int cubeGpuKernelScratch(MlirOperation op, MlirType *types) {
+  const GpuKernel *k = find(op);
+  return k ? k->scratch(op, types) : 0;
+}
+
+bool cubeGpuKernelText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize) {
+  const GpuKernel *k = find(op);
+  if (!k || !k->applies(op)) {
+    snprintf(err, errSize, "no GPU kernel for this op and its shapes");
+    return false;
+  }
+  return k->text(op, name, out, err, errSize);
+}
