@@ -1,0 +1,81 @@
+/* Writing gpu-dialect kernels as MLIR text (lib/Conversion/GpuText.c), for the hand-scheduled kernels of
+ * cube/GpuKernels.h. A kernel is a func.func on flat memrefs (%a0, %a1, ... in the kernel function's
+ * argument order) holding gpu.launch ops; cube-emit outlines, lowers and assembles them with the rest.
+ *
+ * Values are GV names ("%t12"); every gt* function that computes something emits one op and returns its
+ * result. Index arithmetic is unsigned (arith.*ui); f32 arithmetic uses math.fma where it accumulates.
+ * Inside a launch the block and thread ids are %bx, %by, %tx (gtLaunchOpen names them). */
+#ifndef CUBE_GPUTEXT_H
+#define CUBE_GPUTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cube/Rewrite.h"
+
+#define GT_WG "#gpu.address_space<workgroup>"
+
+typedef struct {
+  CubeBuf *b;
+  int n; /* SSA counter */
+} GT;
+
+typedef struct {
+  char s[40];
+} GV;
+
+void gtLine(GT *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `%tN = <text>`; returns %tN. */
+GV gtVal(GT *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+GV gtIdx(GT *g, int64_t c);          /* index constant */
+GV gtF32(GT *g, const char *text);   /* f32 constant: "0.0", "0xFF800000", "1.25e-01" */
+GV gtAdd(GT *g, GV a, GV b);
+GV gtMul(GT *g, GV a, GV b);
+GV gtAddC(GT *g, GV a, int64_t c);
+GV gtMulC(GT *g, GV a, int64_t c);
+GV gtDivC(GT *g, GV a, int64_t c);
+GV gtRemC(GT *g, GV a, int64_t c);
+GV gtMin(GT *g, GV a, GV b);
+GV gtMax(GT *g, GV a, GV b);
+GV gtFma(GT *g, GV a, GV b, GV c);
+GV gtMulF(GT *g, GV a, GV b);
+GV gtSubF(GT *g, GV a, GV b);
+GV gtExp(GT *g, GV a);
+GV gtCombine(GT *g, GV a, GV b, bool isMax); /* a + b, or max(a, b) */
+
+/* Element i of `arg` (memref<n x elt>) as f32 (extended from bf16/f16); a store rounds f32 to elt. */
+GV gtLoadF32(GT *g, const char *arg, int64_t n, const char *elt, GV i);
+void gtStoreF32(GT *g, GV x, const char *arg, int64_t n, const char *elt, GV i);
+/* out[0..d) = arg[base + k] as f32. */
+void gtLoadRow(GT *g, GV *out, const char *arg, int64_t n, const char *elt, GV base, int64_t d);
+
+/* Cooperative copy of `rows` rows of width w (the global rows start at element `base`, consecutive; the
+ * first `limit` rows are valid, the others become zeros) into the f32 shared buffer sh[rows * w], by the
+ * block's `nthreads` threads (thread tx takes elements tx, tx + nthreads, ...). No barrier. */
+void gtTileLoad(GT *g, const char *sh, int64_t rows, int64_t w, const char *arg, int64_t n, const char *elt, GV base,
+                GV limit, GV tx, int64_t nthreads);
+/* dot(r[0..d), sh[base .. base + d)) with 4-wide shared loads (d % 4 == 0), as an fma chain. */
+GV gtDotShared(GT *g, const GV *r, const char *sh, int64_t shN, GV base, int64_t d);
+/* out[0..d) = sh[base + k] (4-wide loads). */
+void gtRowShared(GT *g, GV *out, const char *sh, int64_t shN, GV base, int64_t d);
+
+/* scf.for with n f32 iteration values: gtForOpen writes `%rN:n = scf.for IV = lo to hi step 1
+ * iter_args(%<prefix><first+i> = init[i]) -> (f32, ...) {` and returns %rN; the body ends with gtYield and
+ * gtLine(g, "}"); gtResults gives %rN#i, gtIterVals the loop's %<prefix><first+i>. */
+GV gtForOpen(GT *g, const char *iv, GV lo, GV hi, const char *prefix, int first, const GV *init, int n);
+void gtYield(GT *g, const GV *v, int n);
+void gtResults(GV res, GV *out, int n);
+void gtIterVals(const char *prefix, int first, GV *out, int n);
+
+/* `gpu.launch` over a (gx, gy) grid of 1-D blocks of nthreads with the given workgroup attributions
+ * ("%sh : memref<64xf32, #gpu.address_space<workgroup>>, ..."); ids %bx, %by, %tx. Close with
+ * gtLine(g, "gpu.terminator") and gtLine(g, "}"). */
+void gtLaunchOpen(GT *g, int64_t gx, int64_t gy, int64_t nthreads, const char *workgroup);
+
+/* The sum (or max) of x over the block (nthreads a multiple of 32, at most 1024): xor shuffles in each warp,
+ * the warps' partials through the shared buffer sh[nthreads / 32], the result in every thread. Contains
+ * barriers (every thread of the block must reach it) and ends with one so that sh can be reused. */
+GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV tx);
+
+#endif
