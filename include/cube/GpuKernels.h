@@ -28,4 +28,8 @@ bool cubeGpuAttentionApplies(MlirOperation op);
 int cubeGpuAttentionScratch(MlirOperation op, MlirType *types);
 bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+bool cubeGpuRowsApplies(MlirOperation op);
+int cubeGpuRowsScratch(MlirOperation op, MlirType *types);
+bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
 #endif

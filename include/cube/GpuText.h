@@ -64,6 +64,7 @@ void gtRowShared(GT *g, GV *out, const char *sh, int64_t shN, GV base, int64_t d
  * iter_args(%<prefix><first+i> = init[i]) -> (f32, ...) {` and returns %rN; the body ends with gtYield and
  * gtLine(g, "}"); gtResults gives %rN#i, gtIterVals the loop's %<prefix><first+i>. */
 GV gtForOpen(GT *g, const char *iv, GV lo, GV hi, const char *prefix, int first, const GV *init, int n);
+GV gtForOpenStep(GT *g, const char *iv, GV lo, GV hi, GV step, const char *prefix, int first, const GV *init, int n);
 void gtYield(GT *g, const GV *v, int n);
 void gtResults(GV res, GV *out, int n);
 void gtIterVals(const char *prefix, int first, GV *out, int n);
@@ -74,7 +75,7 @@ void gtIterVals(const char *prefix, int first, GV *out, int n);
 void gtLaunchOpen(GT *g, int64_t gx, int64_t gy, int64_t nthreads, const char *workgroup);
 
 /* The sum (or max) of x over the block (nthreads a multiple of 32, at most 1024): xor shuffles in each warp,
- * the warps' partials through the shared buffer sh[nthreads / 32], the result in every thread. Contains
+ * the warps' partials through the shared buffer sh (memref<32xf32, workgroup>), the result in every thread. Contains
  * barriers (every thread of the block must reach it) and ends with one so that sh can be reused. */
 GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV tx);
 

@@ -15,6 +15,11 @@ typedef struct {
 static const GpuKernel kGpuKernels[] = {
     {"attention", cubeGpuAttentionApplies, cubeGpuAttentionScratch, cubeGpuAttentionText},
     {"attention_grad", cubeGpuAttentionApplies, cubeGpuAttentionScratch, cubeGpuAttentionText},
+    {"rmsnorm", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"rmsnorm_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"cross_entropy", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"cross_entropy_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"sumsq", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
 };
 
 static const GpuKernel *find(MlirOperation op) {

@@ -130,14 +130,18 @@ void gtYield(GT *g, const GV *v, int n) {
 
 /* Opens `%res:n = scf.for %iv = lo to hi step 1 iter_args(...) -> (f32...) {`; the loop's iter values are
  * %<prefix><first + i> inside. Returns the result name base. */
-GV gtForOpen(GT *g, const char *iv, GV lo, GV hi, const char *prefix, int first, const GV *init, int n) {
+GV gtForOpenStep(GT *g, const char *iv, GV lo, GV hi, GV step, const char *prefix, int first, const GV *init, int n) {
   static char a[1 << 16], t[1 << 14];
   GV res = {{0}};
   snprintf(res.s, sizeof res.s, "%%r%d", g->n++);
   gtIterInit(a, sizeof a, prefix, first, init, n);
   gtTypes(t, sizeof t, n);
-  gtLine(g, "%s:%d = scf.for %s = %s to %s step %s iter_args(%s) -> (%s) {", res.s, n, iv, lo.s, hi.s, gtIdx(g, 1).s, a, t);
+  gtLine(g, "%s:%d = scf.for %s = %s to %s step %s iter_args(%s) -> (%s) {", res.s, n, iv, lo.s, hi.s, step.s, a, t);
   return res;
+}
+
+GV gtForOpen(GT *g, const char *iv, GV lo, GV hi, const char *prefix, int first, const GV *init, int n) {
+  return gtForOpenStep(g, iv, lo, hi, gtIdx(g, 1), prefix, first, init, n);
 }
 
 void gtResults(GV res, GV *out, int n) {
@@ -179,13 +183,12 @@ GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV t
   GV warp = gtDivC(g, tx, 32), lane = gtRemC(g, tx, 32);
   GV first = gtVal(g, "arith.cmpi eq, %s, %s : index", lane.s, gtIdx(g, 0).s);
   gtLine(g, "scf.if %s {", first.s);
-  gtLine(g, "memref.store %s, %s[%s] : memref<%" PRId64 "xf32, " GT_WG ">", x.s, sh, warp.s, nw);
+  gtLine(g, "memref.store %s, %s[%s] : memref<32xf32, " GT_WG ">", x.s, sh, warp.s);
   gtLine(g, "}");
   gtLine(g, "gpu.barrier");
-  GV acc = gtVal(g, "memref.load %s[%s] : memref<%" PRId64 "xf32, " GT_WG ">", sh, gtIdx(g, 0).s, nw);
+  GV acc = gtVal(g, "memref.load %s[%s] : memref<32xf32, " GT_WG ">", sh, gtIdx(g, 0).s);
   for (int64_t w = 1; w < nw; ++w)
-    acc = gtCombine(g, acc, gtVal(g, "memref.load %s[%s] : memref<%" PRId64 "xf32, " GT_WG ">", sh, gtIdx(g, w).s, nw),
-                    isMax);
+    acc = gtCombine(g, acc, gtVal(g, "memref.load %s[%s] : memref<32xf32, " GT_WG ">", sh, gtIdx(g, w).s), isMax);
   gtLine(g, "gpu.barrier");
   return acc;
 }

@@ -1,0 +1,481 @@
+/* Row reductions for target=cuda in the gpu dialect: one block of 256 threads per row, the row read with
+ * coalesced strided loops, block-wide sums and maxima by warp shuffles (cube/GpuText.h gtBlockReduce), so a
+ * 32k-class cross-entropy row or a 768-wide rmsnorm row is 256 threads' work instead of one's. The
+ * numerics are those of the linalg kernels (lib/Conversion/KernelsNorm.c, KernelsLoss.c, KernelsGradRows.c),
+ * only the order of the f32 additions differs:
+ *   rmsnorm             y = w * cast(x * rsqrt(sum(x^2)/H + eps)), one launch
+ *   rmsnorm_grad        1: per row, sums of x^2 and dy w x, r = rsqrt(...) saved, dx; 2: dw partial sums
+ *                       over chunks of rows (grid columns x chunks); 3: dw = sum of the chunks (no atomics:
+ *                       deterministic). Scratch r [rows], partial [chunks * H]. bf16/f16 results allowed.
+ *   cross_entropy       1: per row, max, sum of exp, the row's loss and validity into scratch [N] x2;
+ *                       2: one block sums them: loss = sum / count
+ *   cross_entropy_grad  1: one block counts the labels != ignore_index (scratch [1]); 2: per row, max and
+ *                       sum, then (softmax - onehot) * dloss / count (in place over the logits is safe: each
+ *                       element is read, then written, by the same thread after the row's reductions)
+ *   sumsq               one block of 1024 threads, strided, then a block sum. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cube/GpuKernels.h"
+#include "cube/GpuText.h"
+#include "cube/Ops.h"
+#include "mlir-c/BuiltinTypes.h"
+
+enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128 };
+
+static const char *kRed = "%red : memref<32xf32, " GT_WG ">";
+
+static bool elt(MlirValue v, char *buf) { return kgEltName(mlirShapedTypeGetElementType(mlirValueGetType(v)), buf, 8); }
+
+static int64_t lastDim(MlirValue v) {
+  MlirType t = mlirValueGetType(v);
+  return kgRank(t) ? kgDim(t, kgRank(t) - 1) : 1;
+}
+
+static void funcOpen(GT *g, const char *name, int n, const int64_t *sizes, char elts[][8]) {
+  CubeBuf t = {0};
+  cubeBufPrintf(&t, "func.func @%s(", name);
+  for (int i = 0; i < n; ++i) cubeBufPrintf(&t, "%s%%a%d: memref<%" PRId64 "x%s>", i ? ", " : "", i, sizes[i], elts[i]);
+  cubeBufAppend(&t, ") {");
+  gtLine(g, "%s", cubeBufStr(&t));
+  cubeBufFree(&t);
+}
+
+static void launchClose(GT *g) {
+  gtLine(g, "gpu.terminator");
+  gtLine(g, "}");
+}
+
+/* sum (or max) over k in [tx, n) step nthreads of f(k), where f is written by `body` between the open and
+ * the yield; returns the block-wide result. */
+typedef GV (*ElemFn)(GT *g, GV k, const void *ctx);
+
+static GV rowReduce(GT *g, GV n, GV tx, int64_t nthreads, bool isMax, ElemFn f, const void *ctx) {
+  char iv[24];
+  snprintf(iv, sizeof iv, "%%k%d", g->n++);
+  GV init = gtF32(g, isMax ? "0xFF800000" : "0.0");
+  char pre[16];
+  snprintf(pre, sizeof pre, "acc%d_", g->n++);
+  GV res = gtForOpenStep(g, iv, tx, n, gtIdx(g, nthreads), pre, 0, &init, 1);
+  GV cur;
+  gtIterVals(pre, 0, &cur, 1);
+  GV k = {{0}};
+  snprintf(k.s, sizeof k.s, "%s", iv);
+  GV x = f(g, k, ctx);
+  GV next = gtCombine(g, cur, x, isMax);
+  gtYield(g, &next, 1);
+  gtLine(g, "}");
+  GV part;
+  gtResults(res, &part, 1);
+  return gtBlockReduce(g, part, isMax, "%red", nthreads, (GV){"%tx"});
+}
+
+/* `scf.for %k = tx to n step nthreads {` (no values); close with gtLine(g, "}"). Returns %k. */
+static GV forEach(GT *g, GV n, GV tx, int64_t nthreads) {
+  GV k = {{0}};
+  snprintf(k.s, sizeof k.s, "%%j%d", g->n++);
+  GV step = gtIdx(g, nthreads);
+  gtLine(g, "scf.for %s = %s to %s step %s {", k.s, tx.s, n.s, step.s);
+  return k;
+}
+
+static GV ifThread0(GT *g) {
+  GV c = gtVal(g, "arith.cmpi eq, %%tx, %s : index", gtIdx(g, 0).s);
+  gtLine(g, "scf.if %s {", c.s);
+  return c;
+}
+
+static void eps(MlirOperation op, char *buf) {
+  double e = 1e-6;
+  cubeGetF64Attr(op, "eps", &e);
+  snprintf(buf, 40, "%.9e", (double)(float)e);
+}
+
+/* ---- rmsnorm ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+  const char *arg, *elt;
+  int64_t n;
+  GV base;
+} RowArg;
+
+static GV loadAt(GT *g, GV k, const void *c) {
+  const RowArg *r = c;
+  return gtLoadF32(g, r->arg, r->n, r->elt, gtAdd(g, r->base, k));
+}
+
+static GV sq(GT *g, GV k, const void *c) {
+  const RowArg *r = c;
+  GV x = gtLoadF32(g, r->arg, r->n, r->elt, gtAdd(g, r->base, k));
+  return gtMulF(g, x, x);
+}
+
+/* r = rsqrt(sum / H + eps), as the linalg kernel: divf, addf, math.rsqrt. */
+static GV rowRsqrt(GT *g, GV sum, int64_t h, const char *epsText) {
+  char hs[32];
+  snprintf(hs, sizeof hs, "%.9e", (double)(float)h);
+  GV mean = gtVal(g, "arith.divf %s, %s : f32", sum.s, gtF32(g, hs).s);
+  GV var = gtVal(g, "arith.addf %s, %s : f32", mean.s, gtF32(g, epsText).s);
+  return gtVal(g, "math.rsqrt %s : f32", var.s);
+}
+
+static GV roundTrip(GT *g, GV x, const char *e) {
+  if (!strcmp(e, "f32")) return x;
+  return gtVal(g, "arith.extf %s : %s to f32", gtVal(g, "arith.truncf %s : f32 to %s", x.s, e).s, e);
+}
+
+static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
+  MlirValue xv = mlirOperationGetOperand(op, 0), wv = mlirOperationGetOperand(op, 1);
+  int64_t h = lastDim(xv), n = kgNumElements(mlirValueGetType(xv));
+  if (h <= 0 || n <= 0) return false;
+  int64_t rows = n / h;
+  char e[3][8], es[40];
+  if (!elt(xv, e[0]) || !elt(wv, e[1]) || !elt(mlirOperationGetResult(op, 0), e[2])) return false;
+  eps(op, es);
+  int64_t sizes[3] = {n, h, n};
+  funcOpen(g, name, 3, sizes, e);
+  gtLaunchOpen(g, rows, 1, NT, kRed);
+  GV tx = {"%tx"}, H = gtIdx(g, h);
+  GV base = gtMulC(g, (GV){"%bx"}, h);
+  RowArg ra = {"%a0", e[0], n, base};
+  GV r = rowRsqrt(g, rowReduce(g, H, tx, NT, false, sq, &ra), h, es);
+  GV k = forEach(g, H, tx, NT);
+  GV at = gtAdd(g, base, k);
+  GV x = gtLoadF32(g, "%a0", n, e[0], at);
+  GV nrm = roundTrip(g, gtMulF(g, x, r), e[2]);
+  GV w = gtLoadF32(g, "%a1", h, e[1], k);
+  gtStoreF32(g, gtMulF(g, w, nrm), "%a2", n, e[2], at);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+/* ---- rmsnorm_grad ------------------------------------------------------------------------------------- */
+/* %a0 x, %a1 w, %a2 dy, %a3 r [rows], %a4 partial [chunks * H], %a5 dx, %a6 dw */
+
+typedef struct {
+  int64_t n, h;
+  GV base;
+  const char *ex, *ew, *ed;
+} DwxArg;
+
+static GV dwx(GT *g, GV k, const void *c) {
+  const DwxArg *a = c;
+  GV at = gtAdd(g, a->base, k);
+  GV x = gtLoadF32(g, "%a0", a->n, a->ex, at), dy = gtLoadF32(g, "%a2", a->n, a->ed, at);
+  GV w = gtLoadF32(g, "%a1", a->h, a->ew, k);
+  return gtMulF(g, gtMulF(g, dy, w), x);
+}
+
+static int64_t dwChunks(int64_t rows) { return rows < DW_CHUNKS ? rows : DW_CHUNKS; }
+
+static bool genRmsnormGrad(GT *g, MlirOperation op, const char *name) {
+  MlirValue xv = mlirOperationGetOperand(op, 0), wv = mlirOperationGetOperand(op, 1), dv = mlirOperationGetOperand(op, 2);
+  int64_t h = lastDim(xv), n = kgNumElements(mlirValueGetType(xv));
+  if (h <= 0 || n <= 0) return false;
+  int64_t rows = n / h;
+  int64_t chunks = dwChunks(rows), per = (rows + chunks - 1) / chunks;
+  char e[7][8], es[40];
+  if (!elt(xv, e[0]) || !elt(wv, e[1]) || !elt(dv, e[2]) || !elt(mlirOperationGetResult(op, 0), e[5]) ||
+      !elt(mlirOperationGetResult(op, 1), e[6]))
+    return false;
+  strcpy(e[3], "f32");
+  strcpy(e[4], "f32");
+  eps(op, es);
+  int64_t sizes[7] = {n, h, n, rows, chunks * h, n, h};
+  funcOpen(g, name, 7, sizes, e);
+
+  /* 1: per row: r, dot = sum(dy w x), dx = r w dy - r^3 x dot / H */
+  gtLaunchOpen(g, rows, 1, NT, kRed);
+  GV tx = {"%tx"}, bx = {"%bx"}, H = gtIdx(g, h);
+  GV base = gtMulC(g, bx, h);
+  RowArg ra = {"%a0", e[0], n, base};
+  GV r = rowRsqrt(g, rowReduce(g, H, tx, NT, false, sq, &ra), h, es);
+  DwxArg da = {n, h, base, e[0], e[1], e[2]};
+  GV dot = rowReduce(g, H, tx, NT, false, dwx, &da);
+  ifThread0(g);
+  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", r.s, rows);
+  gtLine(g, "}");
+  GV r3 = gtMulF(g, gtMulF(g, r, r), r);
+  char hs[32];
+  snprintf(hs, sizeof hs, "%.9e", (double)(float)h);
+  GV c = gtVal(g, "arith.divf %s, %s : f32", gtMulF(g, r3, dot).s, gtF32(g, hs).s);
+  GV k = forEach(g, H, tx, NT);
+  GV at = gtAdd(g, base, k);
+  GV x = gtLoadF32(g, "%a0", n, e[0], at), dy = gtLoadF32(g, "%a2", n, e[2], at), w = gtLoadF32(g, "%a1", h, e[1], k);
+  GV t1 = gtMulF(g, gtMulF(g, r, w), dy), t2 = gtMulF(g, c, x);
+  gtStoreF32(g, gtSubF(g, t1, t2), "%a5", n, e[5], at);
+  gtLine(g, "}");
+  launchClose(g);
+
+  /* 2: partial[chunk, j] = sum over the chunk's rows of dy x r */
+  gtLaunchOpen(g, (h + NT - 1) / NT, chunks, NT, kRed);
+  GV j = gtAdd(g, gtMulC(g, (GV){"%bx"}, NT), tx);
+  GV ok = gtVal(g, "arith.cmpi ult, %s, %s : index", j.s, gtIdx(g, h).s);
+  gtLine(g, "scf.if %s {", ok.s);
+  GV r0 = gtMulC(g, (GV){"%by"}, per), r1 = gtMin(g, gtAddC(g, r0, per), gtIdx(g, rows));
+  GV init = gtF32(g, "0.0");
+  GV res = gtForOpen(g, "%rw", r0, r1, "dw", 0, &init, 1);
+  GV cur;
+  gtIterVals("dw", 0, &cur, 1);
+  GV at2 = gtAdd(g, gtMulC(g, (GV){"%rw"}, h), j);
+  GV x2 = gtLoadF32(g, "%a0", n, e[0], at2), d2 = gtLoadF32(g, "%a2", n, e[2], at2);
+  GV rr = gtVal(g, "memref.load %%a3[%%rw] : memref<%" PRId64 "xf32>", rows);
+  GV nx = gtVal(g, "arith.addf %s, %s : f32", cur.s, gtMulF(g, gtMulF(g, d2, x2), rr).s);
+  gtYield(g, &nx, 1);
+  gtLine(g, "}");
+  GV part;
+  gtResults(res, &part, 1);
+  gtLine(g, "memref.store %s, %%a4[%s] : memref<%" PRId64 "xf32>", part.s, gtAdd(g, gtMulC(g, (GV){"%by"}, h), j).s,
+         chunks * h);
+  gtLine(g, "}");
+  launchClose(g);
+
+  /* 3: dw[j] = sum over chunks */
+  gtLaunchOpen(g, (h + NT - 1) / NT, 1, NT, kRed);
+  GV j3 = gtAdd(g, gtMulC(g, (GV){"%bx"}, NT), tx);
+  GV ok3 = gtVal(g, "arith.cmpi ult, %s, %s : index", j3.s, gtIdx(g, h).s);
+  gtLine(g, "scf.if %s {", ok3.s);
+  GV init3 = gtF32(g, "0.0");
+  GV res3 = gtForOpen(g, "%cw", gtIdx(g, 0), gtIdx(g, chunks), "cs", 0, &init3, 1);
+  GV cur3;
+  gtIterVals("cs", 0, &cur3, 1);
+  GV p = gtVal(g, "memref.load %%a4[%s] : memref<%" PRId64 "xf32>", gtAdd(g, gtMulC(g, (GV){"%cw"}, h), j3).s,
+               chunks * h);
+  GV nx3 = gtVal(g, "arith.addf %s, %s : f32", cur3.s, p.s);
+  gtYield(g, &nx3, 1);
+  gtLine(g, "}");
+  GV tot;
+  gtResults(res3, &tot, 1);
+  gtStoreF32(g, tot, "%a6", h, e[6], j3);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+/* ---- cross_entropy and its gradient ------------------------------------------------------------------- */
+
+typedef struct {
+  const char *elt;
+  int64_t n;
+  GV base, m; /* m: the row max, for the sum of exp */
+} LseArg;
+
+static GV loadX(GT *g, GV k, const void *c) {
+  const LseArg *a = c;
+  return gtLoadF32(g, "%a0", a->n, a->elt, gtAdd(g, a->base, k));
+}
+
+static GV expShift(GT *g, GV k, const void *c) {
+  const LseArg *a = c;
+  return gtExp(g, gtSubF(g, gtLoadF32(g, "%a0", a->n, a->elt, gtAdd(g, a->base, k)), a->m));
+}
+
+/* The row's max and sum of exp(x - max) (two passes over the row). */
+static void rowLse(GT *g, LseArg *a, GV V, GV *m, GV *l) {
+  *m = rowReduce(g, V, (GV){"%tx"}, NT, true, loadX, a);
+  a->m = *m;
+  *l = rowReduce(g, V, (GV){"%tx"}, NT, false, expShift, a);
+}
+
+typedef struct {
+  char elt[8];
+  int64_t ignore;
+} Labels;
+
+/* (label != ignore, label clamped to [0, V) as an index) of label element `at`. */
+static void label(GT *g, const Labels *lb, int64_t n, GV at, int64_t v, GV *valid, GV *col) {
+  GV y = gtVal(g, "memref.load %%a1[%s] : memref<%" PRId64 "x%s>", at.s, n, lb->elt);
+  GV ig = gtVal(g, "arith.constant %" PRId64 " : %s", lb->ignore, lb->elt);
+  *valid = gtVal(g, "arith.cmpi ne, %s, %s : %s", y.s, ig.s, lb->elt);
+  GV z = gtVal(g, "arith.constant 0 : %s", lb->elt), hi = gtVal(g, "arith.constant %" PRId64 " : %s", v - 1, lb->elt);
+  GV c = gtVal(g, "arith.minsi %s, %s : %s", gtVal(g, "arith.maxsi %s, %s : %s", y.s, z.s, lb->elt).s, hi.s, lb->elt);
+  *col = gtVal(g, "arith.index_cast %s : %s to index", c.s, lb->elt);
+}
+
+typedef struct {
+  const Labels *lb;
+  int64_t n, v;
+} CountArg;
+
+static GV countValid(GT *g, GV k, const void *c) {
+  const CountArg *a = c;
+  GV valid, col;
+  label(g, a->lb, a->n, k, a->v, &valid, &col);
+  return gtVal(g, "arith.select %s, %s, %s : f32", valid.s, gtF32(g, "1.0").s, gtF32(g, "0.0").s);
+}
+
+static GV sel(GT *g, GV c, GV a, GV b) { return gtVal(g, "arith.select %s, %s, %s : f32", c.s, a.s, b.s); }
+
+static bool ceShape(MlirOperation op, int64_t *v, int64_t *n, Labels *lb, char *xe) {
+  MlirValue lv = mlirOperationGetOperand(op, 0), yv = mlirOperationGetOperand(op, 1);
+  *v = lastDim(lv);
+  *n = kgNumElements(mlirValueGetType(yv));
+  lb->ignore = -100;
+  cubeGetI64Attr(op, "ignore_index", &lb->ignore);
+  return *v > 0 && *n > 0 && elt(lv, xe) && elt(yv, lb->elt) && (!strcmp(lb->elt, "i64") || !strcmp(lb->elt, "i32"));
+}
+
+/* %a0 logits, %a1 labels, %a2 row loss [N], %a3 row valid [N], %a4 loss [1] */
+static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
+  int64_t v, n;
+  Labels lb;
+  char e[5][8];
+  if (!ceShape(op, &v, &n, &lb, e[0]) || !elt(mlirOperationGetResult(op, 0), e[4])) return false;
+  strcpy(e[1], lb.elt);
+  strcpy(e[2], "f32");
+  strcpy(e[3], "f32");
+  int64_t sizes[5] = {n * v, n, n, n, 1};
+  funcOpen(g, name, 5, sizes, e);
+  gtLaunchOpen(g, n, 1, NT, kRed);
+  LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
+  GV m, l;
+  rowLse(g, &a, gtIdx(g, v), &m, &l);
+  ifThread0(g);
+  GV valid, col;
+  label(g, &lb, n, (GV){"%bx"}, v, &valid, &col);
+  GV xl = gtLoadF32(g, "%a0", n * v, e[0], gtAdd(g, a.base, col));
+  GV loss = gtSubF(g, gtVal(g, "arith.addf %s, %s : f32", gtVal(g, "math.log %s : f32", l.s).s, m.s), xl);
+  GV zero = gtF32(g, "0.0"), one = gtF32(g, "1.0");
+  gtLine(g, "memref.store %s, %%a2[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, loss, zero).s, n);
+  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, one, zero).s, n);
+  gtLine(g, "}");
+  launchClose(g);
+
+  /* 2: loss = sum of row losses / count, one block */
+  gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
+  GV tx = {"%tx"}, N = gtIdx(g, n), z0 = gtIdx(g, 0);
+  RowArg s1 = {"%a2", "f32", n, z0}, s2 = {"%a3", "f32", n, z0};
+  GV sum = rowReduce(g, N, tx, NT_ONE, false, loadAt, &s1);
+  GV cnt = rowReduce(g, N, tx, NT_ONE, false, loadAt, &s2);
+  ifThread0(g);
+  gtStoreF32(g, gtVal(g, "arith.divf %s, %s : f32", sum.s, cnt.s), "%a4", 1, e[4], z0);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+/* %a0 logits, %a1 labels, %a2 dloss [1], %a3 count [1], %a4 dlogits */
+static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
+  int64_t v, n;
+  Labels lb;
+  char e[5][8];
+  if (!ceShape(op, &v, &n, &lb, e[0]) || !elt(mlirOperationGetOperand(op, 2), e[2]) ||
+      !elt(mlirOperationGetResult(op, 0), e[4]))
+    return false;
+  strcpy(e[1], lb.elt);
+  strcpy(e[3], "f32");
+  int64_t sizes[5] = {n * v, n, 1, 1, n * v};
+  funcOpen(g, name, 5, sizes, e);
+
+  /* 1: count of labels != ignore_index */
+  gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
+  GV tx = {"%tx"}, z0 = gtIdx(g, 0);
+  CountArg ca = {&lb, n, v};
+  GV cnt = rowReduce(g, gtIdx(g, n), tx, NT_ONE, false, countValid, &ca);
+  ifThread0(g);
+  gtLine(g, "memref.store %s, %%a3[%s] : memref<1xf32>", cnt.s, z0.s);
+  gtLine(g, "}");
+  launchClose(g);
+
+  /* 2: per row: (softmax - onehot) * dloss / count, zero for ignored rows */
+  gtLaunchOpen(g, n, 1, NT, kRed);
+  GV z = gtIdx(g, 0);
+  LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
+  GV m, l;
+  rowLse(g, &a, gtIdx(g, v), &m, &l);
+  GV valid, col;
+  label(g, &lb, n, (GV){"%bx"}, v, &valid, &col);
+  GV dl = gtLoadF32(g, "%a2", 1, e[2], z);
+  GV c = gtVal(g, "memref.load %%a3[%s] : memref<1xf32>", z.s);
+  GV scale = gtVal(g, "arith.divf %s, %s : f32", dl.s, c.s);
+  GV zero = gtF32(g, "0.0"), one = gtF32(g, "1.0");
+  GV k = forEach(g, gtIdx(g, v), (GV){"%tx"}, NT);
+  GV at = gtAdd(g, a.base, k);
+  GV x = gtLoadF32(g, "%a0", n * v, e[0], at);
+  GV p = gtVal(g, "arith.divf %s, %s : f32", gtExp(g, gtSubF(g, x, m)).s, l.s);
+  GV hit = gtVal(g, "arith.cmpi eq, %s, %s : index", col.s, k.s);
+  GV d = gtSubF(g, p, sel(g, hit, one, zero));
+  gtStoreF32(g, sel(g, valid, gtMulF(g, d, scale), zero), "%a4", n * v, e[4], at);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+/* ---- sumsq -------------------------------------------------------------------------------------------- */
+
+static bool genSumsq(GT *g, MlirOperation op, const char *name) {
+  MlirValue xv = mlirOperationGetOperand(op, 0);
+  int64_t n = kgNumElements(mlirValueGetType(xv));
+  char e[2][8];
+  if (n <= 0 || !elt(xv, e[0]) || !elt(mlirOperationGetResult(op, 0), e[1])) return false;
+  int64_t sizes[2] = {n, 1};
+  funcOpen(g, name, 2, sizes, e);
+  gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
+  GV z0 = gtIdx(g, 0);
+  RowArg ra = {"%a0", e[0], n, z0};
+  GV s = rowReduce(g, gtIdx(g, n), (GV){"%tx"}, NT_ONE, false, sq, &ra);
+  ifThread0(g);
+  gtStoreF32(g, s, "%a1", 1, e[1], z0);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+/* ---- entry points ------------------------------------------------------------------------------------- */
+
+typedef bool (*GenFn)(GT *g, MlirOperation op, const char *name);
+
+static GenFn genFor(MlirOperation op) {
+  if (cubeIsOp(op, "rmsnorm")) return genRmsnorm;
+  if (cubeIsOp(op, "rmsnorm_grad")) return genRmsnormGrad;
+  if (cubeIsOp(op, "cross_entropy")) return genCrossEntropy;
+  if (cubeIsOp(op, "cross_entropy_grad")) return genCrossEntropyGrad;
+  if (cubeIsOp(op, "sumsq")) return genSumsq;
+  return NULL;
+}
+
+bool cubeGpuRowsApplies(MlirOperation op) {
+  GenFn f = genFor(op);
+  if (!f) return false;
+  CubeBuf scratch = {0};
+  GT g = {&scratch, 0};
+  bool ok = f(&g, op, "probe");
+  cubeBufFree(&scratch);
+  return ok;
+}
+
+int cubeGpuRowsScratch(MlirOperation op, MlirType *types) {
+  MlirContext ctx = mlirOperationGetContext(op);
+  MlirValue x = mlirOperationGetOperand(op, 0);
+  if (cubeIsOp(op, "rmsnorm_grad")) {
+    int64_t h = lastDim(x), rows = kgNumElements(mlirValueGetType(x)) / h;
+    types[0] = kgF32Tensor(ctx, rows);
+    types[1] = kgF32Tensor(ctx, dwChunks(rows) * h);
+    return 2;
+  }
+  if (cubeIsOp(op, "cross_entropy")) {
+    int64_t n = kgNumElements(mlirValueGetType(mlirOperationGetOperand(op, 1)));
+    types[0] = kgF32Tensor(ctx, n);
+    types[1] = kgF32Tensor(ctx, n);
+    return 2;
+  }
+  if (cubeIsOp(op, "cross_entropy_grad")) {
+    types[0] = kgF32Tensor(ctx, 1);
+    return 1;
+  }
+  return 0;
+}
+
+bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize) {
+  GenFn f = genFor(op);
+  GT g = {out, 0};
+  if (!f || !f(&g, op, name)) {
+    snprintf(err, errSize, "no GPU row kernel for these shapes and types");
+    return false;
+  }
+  gtLine(&g, "return");
+  gtLine(&g, "}");
+  return true;
+}
