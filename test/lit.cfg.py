@@ -17,3 +17,6 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%cube_src", config.cube_src_root))
 config.environment["PYTHONPATH"] = os.path.join(config.cube_src_root, "python")
+# `python3 -m cube compile` (python/cube/compile.py) runs $CUBE_OPT before build/bin/cube-opt: the tests run
+# this build's cube-opt, whatever the build directory is called.
+config.environment["CUBE_OPT"] = os.path.join(config.cube_tools_dir, "cube-opt")

@@ -107,11 +107,11 @@ module attributes {cube.modules = [
     %69 = "cube.add"(%62, %68) {cube.scope = "model.layers.1"} : (tensor<2x16x64xf32>, tensor<2x16x64xf32>) -> tensor<2x16x64xf32>
     %70 = "cube.rmsnorm"(%69, %19) {eps = 1.0e-06 : f64, cube.scope = "model.norm"} : (tensor<2x16x64xf32>, tensor<64xf32>) -> tensor<2x16x64xf32>
     %71 = "cube.linear"(%70, %20) {cube.scope = "lm_head"} : (tensor<2x16x64xf32>, tensor<256x64xf32>) -> tensor<2x16x256xf32>
-    %72 = "cube.slice"(%71) {offsets = array<i64: 0, 0, 0>, cube.scope = ""} : (tensor<2x16x256xf32>) -> tensor<2x15x256xf32>
-    %73 = "cube.reshape"(%72) {cube.scope = ""} : (tensor<2x15x256xf32>) -> tensor<30x256xf32>
-    %74 = "cube.slice"(%labels) {offsets = array<i64: 0, 1>, cube.scope = ""} : (tensor<2x16xi64>) -> tensor<2x15xi64>
-    %75 = "cube.reshape"(%74) {cube.scope = ""} : (tensor<2x15xi64>) -> tensor<30xi64>
-    %76 = "cube.cross_entropy"(%73, %75) {ignore_index = -100 : i64, cube.scope = ""} : (tensor<30x256xf32>, tensor<30xi64>) -> tensor<f32>
+    %72 = "cube.reshape"(%71) {cube.scope = ""} : (tensor<2x16x256xf32>) -> tensor<32x256xf32>
+    %73 = "cube.slice"(%labels) {offsets = array<i64: 0, 1>, cube.scope = ""} : (tensor<2x16xi64>) -> tensor<2x15xi64>
+    %74 = "cube.pad"(%73) {offsets = array<i64: 0, 0>, value = -100 : i64, cube.scope = ""} : (tensor<2x15xi64>) -> tensor<2x16xi64>
+    %75 = "cube.reshape"(%74) {cube.scope = ""} : (tensor<2x16xi64>) -> tensor<32xi64>
+    %76 = "cube.cross_entropy"(%72, %75) {ignore_index = -100 : i64, cube.scope = ""} : (tensor<32x256xf32>, tensor<32xi64>) -> tensor<f32>
     return %76 : tensor<f32>
   }
 }

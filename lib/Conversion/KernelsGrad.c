@@ -2,7 +2,7 @@
  *   silu_grad     dout * s * (1 + x (1 - s)), s = sigmoid(x)             one elementwise generic
  *   softmax_grad  y * (dy - sum(dy * y, dim))                            row dot [outer*inner] in scratch
  *   reduce_sum    input.sum(dims)                                        one thread per output element
- *   pad           zeros with the input written at offsets                one thread per output element
+ *   pad           `value` (default 0) with the input written at offsets  one thread per output element
  *   sumsq         (x.float() ** 2).sum()                                 one reduction (one thread on the GPU)
  * reduce_sum reads the input through an affine map of (output index, reduced index); its reduced loop's
  * bound comes from a scratch [R] (R = the number of summed elements) that is never read. */
@@ -147,6 +147,25 @@ bool kgenReduceSum(KGen *g, MlirOperation op, const KArgs *a) {
 
 /* ---- pad ---------------------------------------------------------------------------------------------- */
 
+/* The constant written outside the input, in the element type `elt`: the optional `value` attribute (a float
+ * for float tensors, rounded once to the element type; an i64 for integer tensors), 0 when absent. */
+static bool padValue(KGen *g, KBody *b, MlirOperation op, const char *elt, KVal *out) {
+  MlirAttribute v = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString("value"));
+  bool isInt = elt[0] == 'i';
+  if (!mlirAttributeIsNull(v) && (isInt ? !mlirAttributeIsAInteger(v) : !mlirAttributeIsAFloat(v))) {
+    snprintf(g->err, sizeof g->err, "pad's value must be %s attribute for element type %s",
+             isInt ? "an integer" : "a float", elt);
+    return false;
+  }
+  if (isInt) {
+    int64_t x = mlirAttributeIsNull(v) ? 0 : mlirIntegerAttrGetValueInt(v);
+    *out = kbOp(b, "arith.constant %" PRId64 " : %s", x, elt);
+  } else {
+    *out = kbFromF32(b, kbF32(b, mlirAttributeIsNull(v) ? 0.0f : (float)mlirFloatAttrGetValueDouble(v)), elt);
+  }
+  return true;
+}
+
 bool kgenPad(KGen *g, MlirOperation op, const KArgs *a) {
   MlirType in = a->in[0], ot = a->out;
   intptr_t r = kgRank(in);
@@ -182,12 +201,17 @@ bool kgenPad(KGen *g, MlirOperation op, const KArgs *a) {
     ostride *= on;
     istride *= inn;
   }
+  /* The element is copied as it is (any element type: float activations, integer labels). */
   CubeBuf xt = {0};
   cubeBufPrintf(&xt, "tensor<%" PRId64 "x%s>", x.n, x.elt);
-  KVal v = kbToF32(&b, kbOp(&b, "tensor.extract %s[%s] : %s", x.v.s, src.s, cubeBufStr(&xt)), x.elt);
+  KVal v = kbOp(&b, "tensor.extract %s[%s] : %s", x.v.s, src.s, cubeBufStr(&xt));
   cubeBufFree(&xt);
-  KVal z = kbF32(&b, 0.0f);
-  KVal y = kbFromF32(&b, kbOp(&b, "arith.select %s, %s, %s : f32", inside.s, v.s, z.s), o.elt);
+  KVal fillv;
+  if (!padValue(g, &b, op, o.elt, &fillv)) {
+    cubeBufFree(&b.b);
+    return false;
+  }
+  KVal y = kbOp(&b, "arith.select %s, %s, %s : %s", inside.s, v.s, fillv.s, o.elt);
   KFlat res;
   kgGeneric(g, 1, 0, NULL, 1, &out, &b, &y, &res);
   kgReturn(g, res, a->out);

@@ -75,9 +75,28 @@ int kscrSoftmax(MlirOperation op, MlirType *types) {
   return 2;
 }
 
+/* x * scale (when the op has a scale), in a body where `x` is the f32 element. */
+static KVal softmaxScaled(KBody *k, KVal x, bool hasScale, double scale) {
+  if (!hasScale) return x;
+  return kbOp(k, "arith.mulf %s, %s : f32", x.s, kbF32(k, (float)scale).s);
+}
+
+/* True (i1) when element j of row r is masked: j > r mod period. */
+static KVal softmaxMasked(KBody *k, KVal r, KVal j, int64_t period) {
+  KVal i = kbOp(k, "arith.remui %s, %s : index", r.s, kbIndex(k, period).s);
+  return kbOp(k, "arith.cmpi ugt, %s, %s : index", j.s, i.s);
+}
+
 bool kgenSoftmax(KGen *g, MlirOperation op, const KArgs *a) {
-  int64_t outer, n, inner;
+  int64_t outer, n, inner, period = 0;
   kgSplitAtDim(op, a->in[0], &outer, &n, &inner);
+  double scale = 1.0;
+  bool hasScale = cubeGetF64Attr(op, "scale", &scale);
+  cubeGetI64Attr(op, "causal_period", &period);
+  if (period > 0 && inner != 1) {
+    snprintf(g->err, sizeof g->err, "softmax: causal_period needs the last dim");
+    return false;
+  }
   KFlat x = kgFlat(g, "%in0", a->in[0]);
   KFlat o = kgFlat(g, "%out", a->out);
   int64_t dims[3] = {outer, n, inner};
@@ -85,32 +104,46 @@ bool kgenSoftmax(KGen *g, MlirOperation op, const KArgs *a) {
   snprintf(xmap, sizeof xmap, "d0 floordiv %" PRId64 ", d1, d0 mod %" PRId64, inner, inner);
   KOperand xv = {kgView(g, x, 3, dims), xmap};
 
-  /* m[r] = max_j x */
+  /* m[r] = max_j x * scale (masked elements skipped) */
   KFlat m = kgFill(g, kgFlat(g, "%s0", a->scratch[0]), NEG_INF);
   KOperand mo = {m, "d0"};
   KBody k = {.g = g};
-  KVal xf = kbToF32(&k, kbArg("%bi0"), x.elt);
+  KVal xf = softmaxScaled(&k, kbToF32(&k, kbArg("%bi0"), x.elt), hasScale, scale);
   KVal mx = kbOp(&k, "arith.maximumf %%bo0, %s : f32", xf.s);
+  if (period > 0) {
+    KVal r = kbOp(&k, "linalg.index 0 : index"), j = kbOp(&k, "linalg.index 1 : index");
+    mx = kbOp(&k, "arith.select %s, %%bo0, %s : f32", softmaxMasked(&k, r, j, period).s, mx.s);
+  }
   kgGeneric(g, 2, 1, &xv, 1, &mo, &k, &mx, &m);
 
-  /* l[r] = sum_j exp(x - m) */
+  /* l[r] = sum_j exp(x * scale - m) (masked: 0) */
   KFlat l = kgFill(g, kgFlat(g, "%s1", a->scratch[1]), "0.0");
   KOperand lin[2] = {xv, {m, "d0"}}, lo = {l, "d0"};
   KBody k2 = {.g = g};
-  KVal xf2 = kbToF32(&k2, kbArg("%bi0"), x.elt);
+  KVal xf2 = softmaxScaled(&k2, kbToF32(&k2, kbArg("%bi0"), x.elt), hasScale, scale);
   KVal d = kbOp(&k2, "arith.subf %s, %%bi1 : f32", xf2.s);
   KVal e = kbOp(&k2, "math.exp %s : f32", d.s);
+  if (period > 0) {
+    KVal r = kbOp(&k2, "linalg.index 0 : index"), j = kbOp(&k2, "linalg.index 1 : index");
+    e = kbOp(&k2, "arith.select %s, %s, %s : f32", softmaxMasked(&k2, r, j, period).s, kbF32(&k2, 0.0f).s, e.s);
+  }
   KVal sum = kbOp(&k2, "arith.addf %%bo0, %s : f32", e.s);
   kgGeneric(g, 2, 2, lin, 1, &lo, &k2, &sum, &l);
 
-  /* y = exp(x - m) / l */
+  /* y = exp(x * scale - m) / l (masked: 0) */
   snprintf(row, sizeof row, "(d0 floordiv %" PRId64 ") * %" PRId64 " + d0 mod %" PRId64, n * inner, inner, inner);
   KOperand ins[3] = {{x, "d0"}, {m, row}, {l, row}}, out = {o, "d0"};
   KBody b = {.g = g};
-  KVal x32 = kbToF32(&b, kbArg("%bi0"), x.elt);
+  KVal x32 = softmaxScaled(&b, kbToF32(&b, kbArg("%bi0"), x.elt), hasScale, scale);
   KVal d2 = kbOp(&b, "arith.subf %s, %%bi1 : f32", x32.s);
   KVal e2 = kbOp(&b, "math.exp %s : f32", d2.s);
-  KVal y = kbFromF32(&b, kbOp(&b, "arith.divf %s, %%bi2 : f32", e2.s), o.elt);
+  KVal p = kbOp(&b, "arith.divf %s, %%bi2 : f32", e2.s);
+  if (period > 0) {
+    KVal flat = kbOp(&b, "linalg.index 0 : index"), cn = kbIndex(&b, n);
+    KVal r = kbOp(&b, "arith.divui %s, %s : index", flat.s, cn.s), j = kbOp(&b, "arith.remui %s, %s : index", flat.s, cn.s);
+    p = kbOp(&b, "arith.select %s, %s, %s : f32", softmaxMasked(&b, r, j, period).s, kbF32(&b, 0.0f).s, p.s);
+  }
+  KVal y = kbFromF32(&b, p, o.elt);
   KFlat res;
   kgGeneric(g, 1, 3, ins, 1, &out, &b, &y, &res);
   kgReturn(g, res, a->out);

@@ -311,7 +311,8 @@ static json_t *launchStep(Plan *p, const CubeLaunch *l, const int *argBufs, intp
 /* In-place outputs. The gradient of cross-entropy has the logits' shape, and its kernel reads each logit
  * only at the index it writes (the row reductions come first, into scratch), so when nothing reads the
  * logits after it, the gradient takes the logits' bytes: an alias, not another [N, V] buffer. For an LM
- * head these are the two largest tensors of the step. */
+ * head these are the two largest tensors of the step. The traced loss shifts the labels, not the logits,
+ * so its logits operand is a reshape of lm_head's output (an alias): the root taken is lm_head's output. */
 static bool deadAfter(Plan *p, int root, MlirOperation op) {
   MlirBlock block = mlirOperationGetBlock(op);
   for (size_t k = 0; k < p->nVals; ++k) {
@@ -329,8 +330,19 @@ static bool deadAfter(Plan *p, int root, MlirOperation op) {
 }
 
 /* The buffer that output `r` of kernel call `op` may share with input buffer `in` (see deadAfter), or -1. */
+static bool writesInPlaceSafely(MlirStringRef cubeOp) {
+  /* Each element of operand 0 is read, then written, by the same thread at the same index, after any row
+   * reduction: cross_entropy_grad, softmax, softmax_grad, and the one-element-per-thread elementwise ops. */
+  static const char *const kOps[] = {"cube.cross_entropy_grad", "cube.softmax", "cube.softmax_grad", "cube.scale",
+                                     "cube.add", "cube.sub", "cube.mul", "cube.div", "cube.neg", "cube.silu",
+                                     "cube.silu_grad", "cube.exp", "cube.rsqrt"};
+  for (size_t i = 0; i < sizeof kOps / sizeof kOps[0]; ++i)
+    if (mlirStringRefEqual(cubeOp, mlirStringRefCreateFromCString(kOps[i]))) return true;
+  return false;
+}
+
 static int inPlaceRoot(Plan *p, MlirOperation op, MlirStringRef cubeOp, int in, MlirValue r) {
-  if (!mlirStringRefEqual(cubeOp, mlirStringRefCreateFromCString("cube.cross_entropy_grad")) || in < 0) return -1;
+  if (!writesInPlaceSafely(cubeOp) || in < 0) return -1;
   int root = p->bufs[in].aliasOf >= 0 ? p->bufs[in].aliasOf : in;
   MlirType t = mlirValueGetType(r);
   if (strcmp(p->bufs[root].kind, "activation") || !mlirTypeEqual(p->bufs[in].type, t) ||

@@ -402,10 +402,24 @@ static void ruleRope(CubeVerifier *v, MlirOperation op) {
   expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
 }
 
+/* softmax(x * scale) along dim; optional scale (finite, > 0) and causal_period N >= 1 (dim must be the last,
+ * rank >= 2: element j of a row r of the last two dims is masked when j > r mod N; the form
+ * cube-attention-to-matmul writes). */
 static void ruleSoftmax(CubeVerifier *v, MlirOperation op) {
   MlirType x = opnd(op, 0);
   bool ok = needFloat(v, op, "operand #0 (input)", x);
-  ok = getDim(v, op, x, "the input") >= 0 && ok;
+  int64_t dim = getDim(v, op, x, "the input");
+  ok = dim >= 0 && ok;
+  needPositiveFloat(v, op, "scale", false, true);
+  if (!mlirAttributeIsNull(attr(op, "causal_period"))) {
+    int64_t period;
+    if (getI64(v, op, "causal_period", &period) == 1) {
+      if (period < 1) emit(v, op, "causal_period must be >= 1, got %lld", (long long)period);
+      else if (ok && (rankOf(x) < 2 || dim != rankOf(x) - 1))
+        emit(v, op, "causal_period needs dim to be the last dim of an input of rank >= 2 (dim %lld, rank %lld)",
+             (long long)dim, (long long)rankOf(x));
+    }
+  }
   if (ok) expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
 }
 
@@ -740,7 +754,40 @@ static void ruleReduceSum(CubeVerifier *v, MlirOperation op) {
   free(d);
 }
 
-static void rulePad(CubeVerifier *v, MlirOperation op) { ruleWindow(v, op, true); }
+/* pad: the window rule, and the optional `value` written outside the input (default 0): a float attribute for
+ * a float element type (finite), an i64 integer attribute for an integer one (in the element type's range). */
+static void rulePad(CubeVerifier *v, MlirOperation op) {
+  ruleWindow(v, op, true);
+  MlirAttribute a = attr(op, "value");
+  if (mlirAttributeIsNull(a)) return;
+  MlirType e = elemOf(opnd(op, 0));
+  Str et = typeText(e);
+  if (mlirTypeIsAFloat(e)) {
+    if (!mlirAttributeIsAFloat(a))
+      emit(v, op, "value must be a float attribute (e.g. 0.0 : f64) for the input's element type %s, got %s", et.s,
+           attrText(a).s);
+    else if (!isfinite(mlirFloatAttrGetValueDouble(a)))
+      emit(v, op, "value must be a finite float, got %g", mlirFloatAttrGetValueDouble(a));
+  } else if (mlirTypeIsAInteger(e)) {
+    MlirType t = mlirAttributeIsAInteger(a) ? mlirAttributeGetType(a) : (MlirType){NULL};
+    if (mlirTypeIsNull(t) || !mlirTypeIsAInteger(t) || !mlirIntegerTypeIsSignless(t) ||
+        mlirIntegerTypeGetWidth(t) != 64) {
+      emit(v, op, "value must be an i64 integer attribute (e.g. -100 : i64) for the input's element type %s, got %s",
+           et.s, attrText(a).s);
+      return;
+    }
+    unsigned w = mlirIntegerTypeGetWidth(e);
+    int64_t x = mlirIntegerAttrGetValueInt(a);
+    if (w < 64) {
+      int64_t hi = w > 1 ? (int64_t)((UINT64_C(1) << (w - 1)) - 1) : 1, lo = w > 1 ? -hi - 1 : 0;
+      if (x < lo || x > hi)
+        emit(v, op, "value %lld does not fit in the input's element type %s (range [%lld, %lld])", (long long)x,
+             et.s, (long long)lo, (long long)hi);
+    }
+  } else {
+    emit(v, op, "value needs a float or integer element type, but the input's is %s", et.s);
+  }
+}
 
 static void ruleSumsq(CubeVerifier *v, MlirOperation op) {
   needFloat(v, op, "operand #0 (input)", opnd(op, 0));

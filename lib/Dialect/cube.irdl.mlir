@@ -5,8 +5,10 @@
 // IRDL cannot say (shapes, element types, value ranges, the scope table, unique parameter names) is
 // checked by the C verifier in Verify.c (`cube-verify`). docs/dialect.md documents every op.
 //
-// Attributes that are optional (matmul's transpose flags, attention's scale, linear's bias operand is an
-// optional operand) are not listed here, because IRDL attributes are always required; Verify.c checks them.
+// Attributes that are optional (matmul's transpose flags, attention's scale, softmax's scale and
+// causal_period, pad's value; linear's bias
+// operand is an optional operand) are not listed here, because IRDL attributes are always required;
+// Verify.c checks them.
 // A recomputed region is not an op of this dialect: it is a `func.call` marked with the unit attribute
 // `cube.checkpoint` (IRDL binds all operands of a variadic group to one type, and a call's operands
 // have many types); Verify.c checks its rules.
@@ -282,6 +284,8 @@ irdl.dialect @cube {
     irdl.attributes {"dims" = %d}
     irdl.results(out: %o)
   }
+  // The input written at `offsets` into a tensor of the result's shape, every other element the optional
+  // attribute `value` (default 0; a float attribute for float tensors, an i64 one for integer tensors).
   irdl.operation @pad {
     %x = irdl.base "!builtin.tensor"
     %o = irdl.base "!builtin.tensor"

@@ -8,7 +8,13 @@
  * which is what CUBLASLT_EPILOGUE_BIAS adds. Batches are strided (stride 0 repeats an operand).
  * dtype f32: CUBLAS_COMPUTE_32F_PEDANTIC (fp32 throughout, TF32 never); bf16/f16: those inputs and output
  * with CUBLAS_COMPUTE_32F (fp32 accumulation). Descriptors and the algorithm are chosen once per step at
- * load; a run only calls cublasLtMatmul. Every status is checked and reported with its name and text. */
+ * load; a run only calls cublasLtMatmul. Every status is checked and reported with its name and text.
+ *
+ * Algorithm choice: cuBLASLt's first heuristic is often poor for the skinny LoRA gemms (a [768 x 8] result
+ * reduced over 8192 tokens runs on a handful of blocks: 5 ms instead of tens of microseconds), so at load
+ * every distinct gemm shape times up to TUNE_CANDIDATES heuristic algorithms on the arena's (not yet
+ * filled) buffers and keeps the fastest; the result is cached per shape. CUBE_GEMM_TUNE=0 keeps the first
+ * heuristic. The C buffer is written while timing, which is harmless at load (no step has run). */
 #include "cube/CudaApi.h"
 
 #ifdef CUBE_HAVE_CUDA_HEADERS
@@ -16,11 +22,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)
 #ifndef CUBE_F32_COMPUTE /* the compute type of f32 gemms (a build-time knob for comparisons) */
 #define CUBE_F32_COMPUTE CUBLAS_COMPUTE_32F_PEDANTIC
 #endif
+
+enum { TUNE_CANDIDATES = 8, TUNE_RUNS = 3, TUNE_CACHE = 512 };
+
+typedef struct {
+  int64_t m, n, k, batch, sa, sb, sc;
+  int dtype;
+  bool ta, tb, bias;
+  float beta;
+  cublasLtMatmulAlgo_t algo;
+} TunedShape;
 
 struct CubeCublas {
   void *lib;
@@ -47,6 +64,9 @@ struct CubeCublas {
                            cudaStream_t);
   const char *(*statusName)(cublasStatus_t);
   const char *(*statusString)(cublasStatus_t);
+  TunedShape tuned[TUNE_CACHE];
+  size_t nTuned;
+  bool tune;
 };
 
 struct CubeCublasGemm {
@@ -115,6 +135,8 @@ bool cubeCublasOpen(const CubeCuda *cu, CubeCublas **out, char *err, size_t errS
     }
     memcpy(syms[i].slot, &p, sizeof p);
   }
+  const char *tune = getenv("CUBE_GEMM_TUNE");
+  cb->tune = !(tune && !strcmp(tune, "0"));
   if (!check(cb, cb->create(&cb->handle), "cublasLtCreate", err, errSize) ||
       !cubeCudaCheck(cu, cu->memAlloc(&cb->workspace, WORKSPACE_BYTES), "cuMemAlloc (cuBLASLt workspace)", err,
                      errSize)) {
@@ -153,6 +175,37 @@ static bool layout(CubeCublas *cb, cublasLtMatrixLayout_t *l, cudaDataType t, in
                errSize);
 }
 
+static double nowS(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One run of g with algorithm `algo`; false when cuBLASLt refuses it. */
+static bool tryAlgo(CubeCublas *cb, CubeCublasGemm *g, const cublasLtMatmulAlgo_t *algo) {
+  void *c = (void *)(uintptr_t)g->c;
+  return cb->matmul(cb->handle, g->desc, &g->alpha, (const void *)(uintptr_t)g->a, g->la, (const void *)(uintptr_t)g->b,
+                    g->lb, &g->beta, c, g->lc, c, g->lc, algo, (void *)(uintptr_t)cb->workspace, WORKSPACE_BYTES,
+                    NULL) == CUBLAS_STATUS_SUCCESS;
+}
+
+/* The index of the fastest of the heuristic's candidates (a warm-up run, then TUNE_RUNS timed). */
+static int fastest(CubeCublas *cb, CubeCublasGemm *g, const cublasLtMatmulHeuristicResult_t *r, int n) {
+  int best = 0;
+  double bestT = 1e30;
+  for (int j = 0; j < n; ++j) {
+    if (r[j].state != CUBLAS_STATUS_SUCCESS || !tryAlgo(cb, g, &r[j].algo) || cb->cu->ctxSynchronize() != CUDA_SUCCESS)
+      continue;
+    double t0 = nowS();
+    bool ok = true;
+    for (int k = 0; k < TUNE_RUNS && ok; ++k) ok = tryAlgo(cb, g, &r[j].algo);
+    if (!ok || cb->cu->ctxSynchronize() != CUDA_SUCCESS) continue;
+    double t = nowS() - t0;
+    if (t < bestT) bestT = t, best = j;
+  }
+  return best;
+}
+
 bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdeviceptr a, CUdeviceptr b, CUdeviceptr c,
                        CUdeviceptr bias, CubeCublasGemm **out, char *err, size_t errSize) {
   const CubePlanStep *s = &plan->steps[i];
@@ -184,14 +237,27 @@ bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdevicep
        layout(cb, &g->lb, t, s->transA ? s->m : s->k, s->transA ? s->k : s->m, s->transA ? s->m : s->k, s->batch,
               s->strideA, what, err, errSize) &&
        layout(cb, &g->lc, t, s->n, s->m, s->n, s->batch, s->strideC, what, err, errSize);
-  if (ok) {
+  TunedShape key = {s->m, s->n, s->k, s->batch, s->strideA, s->strideB, s->strideC, (int)s->dtype, s->transA,
+                    s->transB, s->hasBias, (float)s->beta, {{0}}};
+  const TunedShape *hit = NULL;
+  for (size_t j = 0; ok && j < cb->nTuned && !hit; ++j) {
+    const TunedShape *t = &cb->tuned[j];
+    if (t->m == key.m && t->n == key.n && t->k == key.k && t->batch == key.batch && t->sa == key.sa &&
+        t->sb == key.sb && t->sc == key.sc && t->dtype == key.dtype && t->ta == key.ta && t->tb == key.tb &&
+        t->bias == key.bias && t->beta == key.beta)
+      hit = t;
+  }
+  if (ok && hit) {
+    g->algo = hit->algo;
+  } else if (ok) {
     cublasLtMatmulPreference_t pref = NULL;
-    cublasLtMatmulHeuristicResult_t result;
+    cublasLtMatmulHeuristicResult_t result[TUNE_CANDIDATES];
     int found = 0;
     size_t ws = WORKSPACE_BYTES;
     ok = check(cb, cb->prefCreate(&pref), what, err, errSize) &&
          check(cb, cb->prefSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), what, err, errSize) &&
-         check(cb, cb->heuristic(cb->handle, g->desc, g->la, g->lb, g->lc, g->lc, pref, 1, &result, &found),
+         check(cb, cb->heuristic(cb->handle, g->desc, g->la, g->lb, g->lc, g->lc, pref,
+                                 cb->tune ? TUNE_CANDIDATES : 1, result, &found),
                "cublasLtMatmulAlgoGetHeuristic", err, errSize);
     if (pref) cb->prefDestroy(pref);
     if (ok && found < 1) {
@@ -200,7 +266,12 @@ bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdevicep
                cubePlanDTypeName(s->dtype));
       ok = false;
     }
-    if (ok) g->algo = result.algo;
+    if (ok) {
+      g->algo = result[0].algo;
+      if (found > 1) g->algo = result[fastest(cb, g, result, found)].algo;
+      key.algo = g->algo;
+      if (cb->nTuned < TUNE_CACHE) cb->tuned[cb->nTuned++] = key;
+    }
   }
   if (!ok) {
     cubeCublasGemmFree(cb, g);

@@ -414,6 +414,10 @@ static void vjpOp(AD *ad, MlirOperation op) {
   } else if (cubeIsOp(op, "slice") && nOp == 1) {
     MlirNamedAttribute a = copyAttr(ad, op, "offsets");
     accumulate(ad, x, emit1(ad, "pad", 1, &d, typeOf(x), 1, &a));
+  } else if (cubeIsOp(op, "pad") && nOp == 1) {
+    /* the padding `value` is a constant: only the input's window of the gradient flows back */
+    MlirNamedAttribute a = copyAttr(ad, op, "offsets");
+    accumulate(ad, x, emit1(ad, "slice", 1, &d, typeOf(x), 1, &a));
   } else if (cubeIsOp(op, "concat") && countsAre(op, 2, 1)) {
     int64_t dim = 0, off[16] = {0};
     intptr_t r = rankOf(typeOf(x));

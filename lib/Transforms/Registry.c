@@ -9,6 +9,7 @@ extern const CubePassInfo cubeFreezePassInfo;
 extern const CubePassInfo cubeRecomputePassInfo;
 extern const CubePassInfo cubeLoraPassInfo;
 extern const CubePassInfo cubeAutodiffPassInfo;
+extern const CubePassInfo cubeAttentionToMatmulPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
@@ -20,6 +21,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeRecomputePassInfo,
     &cubeLoraPassInfo,
     &cubeAutodiffPassInfo,
+    &cubeAttentionToMatmulPassInfo,
     &cubePrepareForwardPassInfo,
     &cubeGroupKernelsPassInfo,
     &cubeLowerToLinalgPassInfo,

@@ -18,8 +18,11 @@ Conventions (the choices docs/dialect.md leaves open):
 - Scopes: every op carries cube.scope. Projections, norms, the embedding and act_fn are scoped to their
   own module; q/k/v reshapes and transposes, the two cube.rope ops and cube.attention to the layer's
   self_attn (HF applies the rotation in LlamaAttention.forward; model.rotary_emb only computes cos/sin);
-  silu(gate) * up's cube.mul to the mlp; the residual adds to the decoder layer; the loss (slices,
-  reshapes, cross_entropy) to "" (LlamaForCausalLM.forward / loss_function).
+  silu(gate) * up's cube.mul to the mlp; the residual adds to the decoder layer; the loss (the labels'
+  slice and pad, the reshapes, cross_entropy) to "" (LlamaForCausalLM.forward / loss_function).
+- The causal-LM shift is applied to the labels, as HF's ForCausalLMLoss does (transformers >= 4.46):
+  targets = pad(labels[:, 1:], value=-100) [B, S], and cross_entropy takes all B*S logits rows (a reshape,
+  no copy of the largest activation of a training step).
 - --dtype sets the parameters' and activations' element type; ids and labels are i64; the loss is f32
   (cube.cross_entropy takes the low-precision logits and works in fp32, as HF upcasts logits to fp32).
 """
@@ -153,11 +156,15 @@ def trace(cfg, batch, seq, dtype="f32", header=None):
     lm_weight = params["model.embed_tokens.weight" if cfg.tie_word_embeddings else "lm_head.weight"]
     logits = e.op("linear", [h, lm_weight], (B, S, V), elem, "lm_head")
 
-    # HF's causal-LM loss: logits of positions 0..S-2 against labels 1..S-1, mean over labels != -100.
-    n = B * (S - 1)
-    logits = e.op("slice", [logits], (B, S - 1, V), elem, "", offsets=(0, 0, 0))
+    # HF's causal-LM loss (ForCausalLMLoss, transformers >= 4.46): the labels are shifted, not the logits.
+    #   labels = pad(labels, (0, 1), value=-100); shift_labels = labels[..., 1:]
+    # so position s is scored against label s+1 and the last position of every row against -100 (ignored):
+    # cross-entropy over all B*S logits rows, mean over labels != -100. The same loss as slicing the logits
+    # to positions 0..S-2, without copying the [B, S, V] logits (the reshape is a free alias).
+    n = B * S
     logits = e.op("reshape", [logits], (n, V), elem, "")
     targets = e.op("slice", [labels], (B, S - 1), "i64", "", offsets=(0, 1))
+    targets = e.op("pad", [targets], (B, S), "i64", "", offsets=(0, 0), value=-100)
     targets = e.op("reshape", [targets], (n,), "i64", "")
     loss = e.op("cross_entropy", [logits, targets], (), "f32", "", ignore_index=-100)
 

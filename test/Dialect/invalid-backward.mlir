@@ -218,6 +218,54 @@ func.func @pad_big(%x: tensor<2x8xf32>) {
 
 // -----
 
+func.func @pad_value_int(%x: tensor<2x8xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value must be a float attribute (e.g. 0.0 : f64) for the input's element type f32, got -100 : i64
+  %0 = "cube.pad"(%x) {offsets = array<i64: 0, 0>, value = -100 : i64} : (tensor<2x8xf32>) -> tensor<2x9xf32>
+  return
+}
+
+// -----
+
+func.func @pad_value_inf(%x: tensor<2x8xbf16>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value must be a finite float, got -inf
+  %0 = "cube.pad"(%x) {offsets = array<i64: 0, 0>, value = 0xFFF0000000000000 : f64} : (tensor<2x8xbf16>) -> tensor<2x9xbf16>
+  return
+}
+
+// -----
+
+func.func @pad_value_float(%l: tensor<2x8xi64>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value must be an i64 integer attribute (e.g. -100 : i64) for the input's element type i64, got -1.000000e+02 : f64
+  %0 = "cube.pad"(%l) {offsets = array<i64: 0, 0>, value = -100.0 : f64} : (tensor<2x8xi64>) -> tensor<2x9xi64>
+  return
+}
+
+// -----
+
+func.func @pad_value_i32(%l: tensor<2x8xi64>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value must be an i64 integer attribute (e.g. -100 : i64) for the input's element type i64, got -100 : i32
+  %0 = "cube.pad"(%l) {offsets = array<i64: 0, 0>, value = -100 : i32} : (tensor<2x8xi64>) -> tensor<2x9xi64>
+  return
+}
+
+// -----
+
+func.func @pad_value_range(%l: tensor<2x8xi32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value 4294967296 does not fit in the input's element type i32 (range [-2147483648, 2147483647])
+  %0 = "cube.pad"(%l) {offsets = array<i64: 0, 0>, value = 4294967296 : i64} : (tensor<2x8xi32>) -> tensor<2x9xi32>
+  return
+}
+
+// -----
+
+func.func @pad_value_elem(%x: tensor<2x8xcomplex<f32>>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.pad' op value needs a float or integer element type, but the input's is complex<f32>
+  %0 = "cube.pad"(%x) {offsets = array<i64: 0, 0>, value = 0.0 : f64} : (tensor<2x8xcomplex<f32>>) -> tensor<2x9xcomplex<f32>>
+  return
+}
+
+// -----
+
 func.func @sumsq_res(%x: tensor<2x8xf32>) {
   // CHECK: :[[@LINE+1]]:8: error: 'cube.sumsq' op result must be tensor<f32>, got tensor<1xf32>
   %0 = "cube.sumsq"(%x) : (tensor<2x8xf32>) -> tensor<1xf32>

@@ -33,6 +33,11 @@ func.func @train_step(%ids: tensor<2x3xi64>, %dout: tensor<2x3x8xf32>, %x: tenso
   %7 = "cube.reduce_sum"(%x) {dims = array<i64: 0, 1>} : (tensor<2x3x8xf32>) -> tensor<8xf32>
   // CHECK: "cube.pad"{{.*}} -> tensor<2x5x8xf32>
   %8 = "cube.pad"(%x) {offsets = array<i64: 0, 1, 0>} : (tensor<2x3x8xf32>) -> tensor<2x5x8xf32>
+  // pad's optional value: a float for float tensors, an i64 for integer ones (the causal-LM label shift).
+  // CHECK: "cube.pad"(%{{.*}}) {offsets = array<i64: 0, 1, 0>, value = -1.500000e+00 : f64} : (tensor<2x3x8xf32>) -> tensor<2x5x8xf32>
+  %p1 = "cube.pad"(%x) {offsets = array<i64: 0, 1, 0>, value = -1.5 : f64} : (tensor<2x3x8xf32>) -> tensor<2x5x8xf32>
+  // CHECK: "cube.pad"(%{{.*}}) {offsets = array<i64: 0, 0>, value = -100 : i64} : (tensor<2x3xi64>) -> tensor<2x4xi64>
+  %p2 = "cube.pad"(%ids) {offsets = array<i64: 0, 0>, value = -100 : i64} : (tensor<2x3xi64>) -> tensor<2x4xi64>
   // CHECK: "cube.sumsq"{{.*}} -> tensor<f32>
   %9 = "cube.sumsq"(%x) : (tensor<2x3x8xf32>) -> tensor<f32>
   // CHECK: "cube.minimum"

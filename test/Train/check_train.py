@@ -42,14 +42,22 @@ def main():
         plan = json.load(open(sys.argv[2]))
         bufs = {b["name"]: b for b in plan["buffers"]}
         root = lambda n: bufs[n].get("alias_of", n)  # noqa: E731
+        # The logits are lm_head's output itself: the loss only reshapes them (an alias), the labels are
+        # shifted instead (HF's ForCausalLMLoss), so no [B, S-1, V] copy of the logits exists.
+        lm = [s for s in plan["steps"] if s.get("cube_op") == "cube.linear" and s.get("scope") == "lm_head"]
+        assert len(lm) == 1, "expected one lm_head step"
+        lm_out = lm[0]["c"]["buffer"] if lm[0]["op"] == "gemm" else lm[0]["args"][-1]["buffer"]
         steps = [s for s in plan["steps"] if s.get("cube_op") == "cube.cross_entropy_grad"]
         assert steps, "no cross_entropy_grad step"
         for s in steps:
             args = [a["buffer"] for a in s["args"]]
             logits, out = args[0], args[-1]
+            assert root(logits) == root(lm_out), (logits, lm_out)
             assert root(out) == root(logits), (out, logits)
             assert bufs[out]["offset"] == bufs[logits]["offset"]
-        print(f"OK: {len(steps)} cross_entropy_grad step(s) write in place")
+        assert not [s for s in plan["steps"] if s.get("cube_op") == "cube.slice" and s.get("scope") == ""
+                    and root(s["args"][0]["buffer"]) == root(lm_out)], "the logits are sliced (copied)"
+        print(f"OK: {len(steps)} cross_entropy_grad step(s) write in place over lm_head's output")
     else:
         raise SystemExit("unknown check " + what)
 

@@ -182,7 +182,7 @@ def run(funcs, name, args, st):
         elif op == "reduce_sum":
             y = xs[0].sum(a("dims")) if a("dims") else xs[0]
         elif op == "pad":
-            y = torch.zeros(shape, dtype=dtype)
+            y = torch.full(shape, 0 if a("value") is None else a("value"), dtype=dtype)
             y[tuple(slice(o, o + n) for o, n in zip(a("offsets"), xs[0].shape))] = xs[0]
         elif op == "sumsq":
             y = (xs[0].float() ** 2).sum()
@@ -324,3 +324,34 @@ def test_adamw_three_steps():
     for n in trainable:
         a, b = st.weights[n], leaves[n].detach()
         assert ((a - b).abs().max() / b.abs().max()).item() <= 1e-5, n
+
+
+PAD_MODULE = """module {
+  func.func @forward(%ids: tensor<3xi64>, %labels: tensor<3xi64>) -> tensor<f32> {
+    %w = "cube.param"() {name = "w", init = "zeros", trainable = true} : () -> tensor<2x3xf32>
+    %p = "cube.pad"(%w) {offsets = array<i64: 1, 1>, value = 0.5 : f64} : (tensor<2x3xf32>) -> tensor<3x5xf32>
+    %s = "cube.slice"(%labels) {offsets = array<i64: 1>} : (tensor<3xi64>) -> tensor<2xi64>
+    %t = "cube.pad"(%s) {offsets = array<i64: 0>, value = -100 : i64} : (tensor<2xi64>) -> tensor<3xi64>
+    %loss = "cube.cross_entropy"(%p, %t) {ignore_index = -100 : i64} : (tensor<3x5xf32>, tensor<3xi64>) -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
+"""
+
+
+def test_pad_value_and_label_shift():
+    """A float pad (with a value) on the path to the loss gets the slice of its gradient; the labels' integer
+    slice and pad (the causal-LM shift of the traced loss) get no gradient."""
+    text = cube_opt(PAD_MODULE, "--cube-autodiff=optimizer=none")
+    body = text[text.index("@grad_step"):]
+    assert body.count('"cube.slice"') == 2 and body.count('"cube.pad"') == 2, body  # forward copy + dW's slice
+    funcs = parse(text)
+    w = torch.randn(2, 3)
+    ids, labels = torch.zeros(3, dtype=torch.int64), torch.tensor([7, 1, 4])
+    loss, dw = run(funcs, "grad_step", [ids, labels], State({"w": w}))
+    leaf = w.clone().requires_grad_(True)
+    p = F.pad(leaf, (1, 1, 1, 0), value=0.5)
+    ref_loss = F.cross_entropy(p, F.pad(labels, (0, 1), value=-100)[1:], ignore_index=-100)
+    (ref,) = torch.autograd.grad(ref_loss, [leaf])
+    assert abs(loss.item() - ref_loss.item()) <= 1e-6 * abs(ref_loss.item())
+    assert ((dw - ref).abs().max() / ref.abs().max()).item() <= 1e-6

@@ -45,8 +45,8 @@ def rel_err(ours, ref):
     return (torch.as_tensor(ours).double() - ref).abs().max().item() / scale
 
 
-def check(tmp_path, op, args, refs, attrs="", tol=1e-5):
-    r = cube_cpu.compile_mlir(module(op, args, refs, attrs), str(tmp_path / "art"))
+def check(tmp_path, op, args, refs, attrs="", tol=1e-5, before=""):
+    r = cube_cpu.compile_mlir(module(op, args, refs, attrs), str(tmp_path / "art"), before=before)
     assert r.returncode == 0, r.stderr
     art = cube_cpu.Artifact(str(tmp_path / "art"))
     for name, a in zip(art.input_names(), args):
@@ -187,6 +187,9 @@ CUDA_CASES = [
     ("rope_grad", [rnd(1, 2, 3, 4)], [rnd(1, 2, 3, 4)], "theta = 10000.0 : f64"),
     ("reduce_sum", [rnd(3, 5)], [rnd(5)], "dims = array<i64: 0>"),
     ("pad", [rnd(3, 5)], [rnd(4, 6)], "offsets = array<i64: 1, 0>"),
+    ("pad", [rnd(3, 5)], [rnd(4, 6)], "offsets = array<i64: 1, 0>, value = -2.5 : f64"),
+    ("pad", [torch.zeros(2, 7, dtype=torch.int64)], [torch.zeros(2, 8, dtype=torch.int64)],
+     "offsets = array<i64: 0, 0>, value = -100 : i64"),
     ("sumsq", [rnd(3, 5)], [torch.tensor(0.0)], ""),
     ("embedding_grad", [torch.zeros(2, 3, dtype=torch.int64), rnd(2, 3, 4)], [rnd(7, 4)], "num_embeddings = 7 : i64"),
     ("rmsnorm_grad", [rnd(3, 8), rnd(8), rnd(3, 8)], [rnd(3, 8), rnd(8)], "eps = 1.0e-06 : f64"),
@@ -223,8 +226,10 @@ def attention_ref(q, k, v, causal):
 
 
 @pytest.mark.parametrize("causal,hq,hkv", [(True, 4, 2), (False, 2, 2), (True, 3, 1)])
-def test_attention_grad(tmp_path, causal, hq, hkv):
+@pytest.mark.parametrize("before", ["", "cube-attention-to-matmul,"])
+def test_attention_grad(tmp_path, causal, hq, hkv, before):
+    """The fused kernel, and cube-attention-to-matmul's matmuls + scaled causal softmax + softmax_grad."""
     q, k, v = rnd(2, hq, 5, 8), rnd(2, hkv, 5, 8, seed=1), rnd(2, hkv, 5, 8, seed=2)
     dy = rnd(2, hq, 5, 8, seed=3)
     ref = vjp(lambda a, b, c: attention_ref(a, b, c, causal), [q, k, v], dy)
-    check(tmp_path, "attention_grad", [q, k, v, dy], ref, f"causal = {'true' if causal else 'false'}")
+    check(tmp_path, "attention_grad", [q, k, v, dy], ref, f"causal = {'true' if causal else 'false'}", before=before)

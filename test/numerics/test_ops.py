@@ -48,8 +48,8 @@ def from_np(a, dtype):
     return torch.from_numpy(a.copy())
 
 
-def run(tmp_path, text, args, out_dtype):
-    r = cube_cpu.compile_mlir(text, str(tmp_path / "art"))
+def run(tmp_path, text, args, out_dtype, before=""):
+    r = cube_cpu.compile_mlir(text, str(tmp_path / "art"), before=before)
     assert r.returncode == 0, r.stderr
     art = cube_cpu.Artifact(str(tmp_path / "art"))
     for name, a in zip(art.input_names(), args):
@@ -58,8 +58,8 @@ def run(tmp_path, text, args, out_dtype):
     return from_np(art.output(), out_dtype)
 
 
-def check(tmp_path, op, args, ref, attrs=""):
-    ours = run(tmp_path, module(op, args, ref, attrs), args, ref.dtype)
+def check(tmp_path, op, args, ref, attrs="", before=""):
+    ours = run(tmp_path, module(op, args, ref, attrs), args, ref.dtype, before)
     assert ours.shape == ref.shape
     ref32, ours32 = ref.float(), ours.float()
     scale = max(ref32.abs().max().item(), 1e-30) if ref32.numel() else 1.0
@@ -135,6 +135,34 @@ def test_slice_labels(tmp_path):
     assert torch.equal(run(tmp_path, text, [a], torch.int64), a[:, 1:])
 
 
+@pytest.mark.parametrize("dtype,value,attr", [(torch.float32, -1.5, "-1.5 : f64"),
+                                              (torch.float32, None, None),
+                                              (torch.bfloat16, 3.25, "3.25 : f64")])
+def test_pad_value(tmp_path, dtype, value, attr):
+    a = rnd(2, 3, 4, dtype=dtype)
+    ref = torch.full((3, 5, 7), 0.0 if value is None else value, dtype=dtype)
+    ref[1:3, 0:3, 2:6] = a
+    attrs = "offsets = array<i64: 1, 0, 2>" + (f", value = {attr}" if attr else "")
+    ours = run(tmp_path, module("pad", [a], ref, attrs), [a], dtype)
+    assert torch.equal(ours, ref), "pad copies its input and writes value elsewhere, exactly"
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_pad_labels(tmp_path, dtype):
+    """The causal-LM label shift of the traced loss (HF's ForCausalLMLoss): pad(labels[:, 1:], value=-100)."""
+    labels = torch.arange(2 * 16, dtype=dtype).reshape(2, 16) * 1000003 - 7
+    shifted = labels[:, 1:].contiguous()
+    ref = F.pad(labels, (0, 1), value=-100)[:, 1:]
+    text = module("pad", [shifted], ref, "offsets = array<i64: 0, 0>, value = -100 : i64")
+    assert torch.equal(run(tmp_path, text, [shifted], dtype), ref)
+    # away from the end, and a value beyond int32 for i64 labels
+    value = -(2 ** 40) if dtype == torch.int64 else -(2 ** 31)
+    ref = torch.full((4, 17), value, dtype=dtype)
+    ref[1:3, 1:] = labels
+    text = module("pad", [labels], ref, f"offsets = array<i64: 1, 1>, value = {value} : i64")
+    assert torch.equal(run(tmp_path / "mid", text, [labels], dtype), ref)
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_concat(tmp_path, dim):
     a = rnd(2, 3, 4)
@@ -200,16 +228,30 @@ def hf_attention(q, k, v, causal, scale):
 
 
 @pytest.mark.parametrize("causal,hkv,scale", [(True, 2, None), (True, 4, None), (False, 1, 0.3), (True, 1, 0.125)])
-def test_attention(tmp_path, causal, hkv, scale):
+@pytest.mark.parametrize("before", ["", "cube-attention-to-matmul,"])
+def test_attention(tmp_path, causal, hkv, scale, before):
+    """The fused kernel, and cube-attention-to-matmul's matmuls around a scaled causal softmax."""
     q, k, v = rnd(2, 4, 6, 8), rnd(2, hkv, 6, 8, seed=1), rnd(2, hkv, 6, 8, seed=2)
     attrs = f"causal = {'true' if causal else 'false'}" + (f", scale = {scale} : f64" if scale else "")
     ref = hf_attention(q, k, v, causal, scale if scale else 8 ** -0.5)
-    check(tmp_path, "attention", [q, k, v], ref, attrs)
+    check(tmp_path, "attention", [q, k, v], ref, attrs, before)
 
 
 def test_attention_bf16(tmp_path):
     q, k, v = (rnd(1, 4, 5, 8, dtype=torch.bfloat16, seed=i) for i in range(3))
     check(tmp_path, "attention", [q, k, v], hf_attention(q, k, v, True, 8 ** -0.5), "causal = true")
+
+
+@pytest.mark.parametrize("period,scale", [(6, 0.25), (3, None), (None, 0.5)])
+def test_softmax_scale_causal(tmp_path, period, scale):
+    """softmax's optional scale and causal_period: element j of row r is masked when j > r mod period."""
+    x = rnd(2, 12, 6, lo=-4, hi=4)
+    w = x * (scale if scale else 1.0)
+    if period:
+        r = torch.arange(12).remainder(period)[:, None]
+        w = w.masked_fill(torch.arange(6)[None, :] > r, float("-inf"))
+    attrs = "dim = 2" + (f", scale = {scale} : f64" if scale else "") + (f", causal_period = {period}" if period else "")
+    check(tmp_path, "softmax", [x], torch.softmax(w, -1), attrs)
 
 
 @pytest.mark.parametrize("ldt", [torch.int64, torch.int32])

@@ -154,8 +154,10 @@ def test_tiny_llama_forward_arena_shrinks(tmp_path):
     assert on["arena_bytes"] == on["memory"]["arena"]
     assert plan_liveness.check_no_live_overlap(on) > 0  # some memory is reused
     assert plan_liveness.check_no_live_overlap(off) == 0
-    for k in ("params", "activations_peak", "scratch_peak", "inputs_outputs"):
+    for k in ("params", "scratch_peak", "inputs_outputs"):
         assert on["memory"][k] == off["memory"][k]
+    # in-place outputs (elementwise ops, softmax, ...) take their input's bytes only with planning on
+    assert on["memory"]["activations_peak"] <= off["memory"]["activations_peak"]
 
 
 @pytest.mark.skipif(not has_autodiff(), reason="cube-autodiff is not in this build")

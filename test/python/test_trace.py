@@ -107,7 +107,7 @@ def test_op_sequence_and_scopes(tiny):
     layer1 = [(op, s.replace("layers.0", "layers.1")) for op, s in layer0]
     assert seq == [("embedding", "model.embed_tokens")] + layer0 + layer1 + [
         ("rmsnorm", "model.norm"), ("linear", "lm_head"),
-        ("slice", ""), ("reshape", ""), ("slice", ""), ("reshape", ""), ("cross_entropy", "")]
+        ("reshape", ""), ("slice", ""), ("pad", ""), ("reshape", ""), ("cross_entropy", "")]
 
 
 def test_types_and_attributes(tiny):
@@ -119,11 +119,20 @@ def test_types_and_attributes(tiny):
     assert all(t[2]["permutation"] == "array<i64: 0, 2, 1, 3>" for t in by_op("transpose"))
     assert all(r[2]["eps"] == "1.0e-06 : f64" for r in by_op("rmsnorm"))
     assert all(r[2]["theta"] == "10000.0 : f64" for r in by_op("rope"))
-    s1, s2 = by_op("slice")
-    assert (s1[2]["offsets"], s1[3], s1[4]) == ("array<i64: 0, 0, 0>", "tensor<2x8x256xf32>", "tensor<2x7x256xf32>")
-    assert (s2[1], s2[2]["offsets"], s2[4]) == (["%labels"], "array<i64: 0, 1>", "tensor<2x7xi64>")
+    # The causal-LM shift is on the labels (HF's ForCausalLMLoss): labels[:, 1:] padded with -100 at the end,
+    # against all 2*8 logits rows; the logits are only reshaped (an alias), never sliced.
+    (sl,) = by_op("slice")
+    assert (sl[1], sl[2]["offsets"], sl[3], sl[4]) == (["%labels"], "array<i64: 0, 1>", "tensor<2x8xi64>",
+                                                       "tensor<2x7xi64>")
+    (pd,) = by_op("pad")
+    assert (pd[2]["offsets"], pd[2]["value"], pd[3], pd[4]) == ("array<i64: 0, 0>", "-100 : i64", "tensor<2x7xi64>",
+                                                                "tensor<2x8xi64>")
     ce = by_op("cross_entropy")[0]
-    assert (ce[2]["ignore_index"], ce[3], ce[4]) == ("-100 : i64", "tensor<14x256xf32>, tensor<14xi64>", "tensor<f32>")
+    assert (ce[2]["ignore_index"], ce[3], ce[4]) == ("-100 : i64", "tensor<16x256xf32>, tensor<16xi64>", "tensor<f32>")
+    lg, tg = (ops[r] for r in ce[1])
+    (lm,) = [r for r, v in ops.items() if v[0] == "linear" and v[2]["cube.scope"] == '"lm_head"']
+    assert (lg[0], lg[1], lg[3]) == ("reshape", [lm], "tensor<2x8x256xf32>")
+    assert (tg[0], ops[tg[1][0]][0]) == ("reshape", "pad")
     emb = by_op("embedding")[0]
     assert emb[1][0] == "%input_ids" and emb[4] == "tensor<2x8x64xf32>"
 
@@ -133,9 +142,9 @@ def test_bf16():
     ops = parse(text)
     for _, op, _, _, in_t, out_t in ops:
         if op == "cross_entropy":
-            assert (in_t, out_t) == ("tensor<14x256xbf16>, tensor<14xi64>", "tensor<f32>")
+            assert (in_t, out_t) == ("tensor<16x256xbf16>, tensor<16xi64>", "tensor<f32>")
         elif out_t.endswith("i64>"):
-            assert op in ("slice", "reshape")
+            assert op in ("slice", "pad", "reshape")
         else:
             assert out_t.endswith("xbf16>"), (op, out_t)
     assert "f32>" not in text.replace("tensor<f32>", "")

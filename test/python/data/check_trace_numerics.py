@@ -97,6 +97,10 @@ def run_ir(text, weights, input_ids, labels):
             y = F.silu(xs[0])
         elif op == "slice":
             y = xs[0][tuple(slice(o, o + n) for o, n in zip(attr(attrs, "offsets"), shape))]
+        elif op == "pad":
+            value = attr(attrs, "value")
+            y = torch.full(shape, 0 if value is None else value, dtype=dtype, device=xs[0].device)
+            y[tuple(slice(o, o + n) for o, n in zip(attr(attrs, "offsets"), xs[0].shape))] = xs[0]
         elif op == "cross_entropy":
             y = F.cross_entropy(xs[0].float(), xs[1], ignore_index=attr(attrs, "ignore_index"))
         else:
