@@ -20,6 +20,8 @@ static const GpuKernel kGpuKernels[] = {
     {"cross_entropy", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"cross_entropy_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"sumsq", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"softmax", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"softmax_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
 };
 
 static const GpuKernel *find(MlirOperation op) {

@@ -12,7 +12,10 @@
  *   cross_entropy_grad  1: one block counts the labels != ignore_index (scratch [1]); 2: per row, max and
  *                       sum, then (softmax - onehot) * dloss / count (in place over the logits is safe: each
  *                       element is read, then written, by the same thread after the row's reductions)
- *   sumsq               one block of 1024 threads, strided, then a block sum. */
+ *   sumsq               one block of 1024 threads, strided, then a block sum
+ *   softmax             along the last dim: max and sum of exp of x * scale over the row's unmasked columns
+ *                       (j <= r mod causal_period), then p (0 where masked)
+ *   softmax_grad        along the last dim: dot = sum(y dy), out = y (dy - dot). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -423,6 +426,104 @@ static bool genSumsq(GT *g, MlirOperation op, const char *name) {
   return true;
 }
 
+/* ---- softmax (scale, causal_period) and softmax_grad along the last dim -------------------------------- */
+
+typedef struct {
+  int64_t n;
+  const char *elt;
+  GV base, scale, m;
+} SmArg;
+
+static GV smScaled(GT *g, GV k, const void *c) {
+  const SmArg *a = c;
+  GV x = gtLoadF32(g, "%a0", a->n, a->elt, gtAdd(g, a->base, k));
+  return a->scale.s[0] ? gtMulF(g, x, a->scale) : x;
+}
+
+static GV smExp(GT *g, GV k, const void *c) {
+  const SmArg *a = c;
+  return gtExp(g, gtSubF(g, smScaled(g, k, c), a->m));
+}
+
+static bool lastDimRows(MlirOperation op, int64_t *rows, int64_t *cols) {
+  MlirValue x = mlirOperationGetOperand(op, 0);
+  MlirType t = mlirValueGetType(x);
+  int64_t r = kgRank(t), dim = -1;
+  if (r < 1 || !cubeGetI64Attr(op, "dim", &dim)) return false;
+  if (dim < 0) dim += r;
+  *cols = kgDim(t, r - 1);
+  *rows = *cols > 0 ? kgNumElements(t) / *cols : 0;
+  return dim == r - 1 && *cols > 0 && *rows > 0;
+}
+
+static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
+  int64_t rows, cols, period = 0;
+  char e[2][8];
+  if (!lastDimRows(op, &rows, &cols) || !elt(mlirOperationGetOperand(op, 0), e[0]) ||
+      !elt(mlirOperationGetResult(op, 0), e[1]))
+    return false;
+  double scale = 1.0;
+  bool hasScale = cubeGetF64Attr(op, "scale", &scale);
+  cubeGetI64Attr(op, "causal_period", &period);
+  int64_t n = rows * cols;
+  int64_t sizes[2] = {n, n};
+  funcOpen(g, name, 2, sizes, e);
+  gtLaunchOpen(g, rows, 1, NT, kRed);
+  GV tx = {"%tx"};
+  SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
+  if (hasScale) {
+    char st[40];
+    snprintf(st, sizeof st, "%.9e", (double)(float)scale);
+    a.scale = gtF32(g, st);
+  }
+  /* the row's unmasked columns: j <= r mod period (causal), else all */
+  GV lim = period > 0 ? gtMin(g, gtAddC(g, gtRemC(g, (GV){"%bx"}, period), 1), gtIdx(g, cols)) : gtIdx(g, cols);
+  a.m = rowReduce(g, lim, tx, NT, true, smScaled, &a);
+  GV l = rowReduce(g, lim, tx, NT, false, smExp, &a);
+  GV k = forEach(g, gtIdx(g, cols), tx, NT);
+  GV at = gtAdd(g, a.base, k);
+  GV p = gtVal(g, "arith.divf %s, %s : f32", smExp(g, k, &a).s, l.s);
+  GV keep = gtVal(g, "arith.cmpi ult, %s, %s : index", k.s, lim.s);
+  gtStoreF32(g, sel(g, keep, p, gtF32(g, "0.0")), "%a1", n, e[1], at);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
+typedef struct {
+  int64_t n;
+  const char *ey, *ed;
+  GV base;
+} SgArg;
+
+static GV ydy(GT *g, GV k, const void *c) {
+  const SgArg *a = c;
+  GV at = gtAdd(g, a->base, k);
+  return gtMulF(g, gtLoadF32(g, "%a1", a->n, a->ed, at), gtLoadF32(g, "%a0", a->n, a->ey, at));
+}
+
+static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
+  int64_t rows, cols;
+  char e[3][8];
+  if (!lastDimRows(op, &rows, &cols) || !elt(mlirOperationGetOperand(op, 0), e[0]) ||
+      !elt(mlirOperationGetOperand(op, 1), e[1]) || !elt(mlirOperationGetResult(op, 0), e[2]))
+    return false;
+  int64_t n = rows * cols;
+  int64_t sizes[3] = {n, n, n};
+  funcOpen(g, name, 3, sizes, e);
+  gtLaunchOpen(g, rows, 1, NT, kRed);
+  GV tx = {"%tx"};
+  SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
+  GV dot = rowReduce(g, gtIdx(g, cols), tx, NT, false, ydy, &a);
+  GV k = forEach(g, gtIdx(g, cols), tx, NT);
+  GV at = gtAdd(g, a.base, k);
+  GV y = gtLoadF32(g, "%a0", n, e[0], at), dy = gtLoadF32(g, "%a1", n, e[1], at);
+  gtStoreF32(g, gtMulF(g, y, gtSubF(g, dy, dot)), "%a2", n, e[2], at);
+  gtLine(g, "}");
+  launchClose(g);
+  return true;
+}
+
 /* ---- entry points ------------------------------------------------------------------------------------- */
 
 typedef bool (*GenFn)(GT *g, MlirOperation op, const char *name);
@@ -433,6 +534,8 @@ static GenFn genFor(MlirOperation op) {
   if (cubeIsOp(op, "cross_entropy")) return genCrossEntropy;
   if (cubeIsOp(op, "cross_entropy_grad")) return genCrossEntropyGrad;
   if (cubeIsOp(op, "sumsq")) return genSumsq;
+  if (cubeIsOp(op, "softmax")) return genSoftmax;
+  if (cubeIsOp(op, "softmax_grad")) return genSoftmaxGrad;
   return NULL;
 }
 

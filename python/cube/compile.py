@@ -82,6 +82,12 @@ def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forwar
             f"cube-group-kernels{{target={target} func={program}}},cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
 
 
+def attention_matmul(args):
+    """Whether cube-attention-to-matmul runs: --attention matmul, or auto on target cuda (the faster form;
+    on mini-llama 8 x 1024 its scores do not raise the step's memory peak, which lies at the logits)."""
+    return args.attention == "matmul" or (args.attention == "auto" and args.target == "cuda")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="cube compile", description="Compile a traced model (.mlir) into an "
                                 "artifact directory (plan.json, kernels.so or kernels.ptx, final.mlir) for cube-run.")
@@ -100,6 +106,11 @@ def parser():
                    help="print the memory report (params, grads, optimizer state, activation peak, arena) to stderr")
     p.add_argument("--no-plan-memory", action="store_true",
                    help="give every buffer bytes of its own (no liveness-based reuse), for comparison")
+    p.add_argument("--attention", choices=["auto", "fused", "matmul"], default="auto",
+                   help="fused: one kernel per attention (flash-style on cuda: no S x S buffer); matmul: "
+                   "cube-attention-to-matmul, batched GEMMs around a row softmax (cuBLASLt, tensor cores in bf16; "
+                   "faster, but the [B*H, S, S] scores exist during each attention op); auto (default): matmul "
+                   "for --target cuda, fused for cpu")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
     g = p.add_argument_group("model rewrites (the seed's switches)")
     g.add_argument("--recompute", metavar="TYPES", help="module types to recompute, e.g. LlamaDecoderLayer[,LlamaMLP]")
@@ -139,7 +150,7 @@ def main(argv=None):
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
-                        rewrites(args, has_program))
+                        rewrites(args, has_program) + (["cube-attention-to-matmul"] if attention_matmul(args) else []))
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
