@@ -38,6 +38,11 @@ typedef struct {
   CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
   CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                            void **, void **);
+  CUresult (*eventCreate)(CUevent *, unsigned);
+  CUresult (*eventRecord)(CUevent, CUstream);
+  CUresult (*eventSynchronize)(CUevent);
+  CUresult (*eventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*eventDestroy)(CUevent);
   CUresult (*getErrorString)(CUresult, const char **);
   CUresult (*getErrorName)(CUresult, const char **);
 } CubeCuda;

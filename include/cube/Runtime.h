@@ -40,6 +40,9 @@ typedef struct {
   bool (*run)(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize);
   bool (*sync)(CubeBackend *be, char *err, size_t errSize);
   void (*close)(CubeBackend *be);
+  /* Optional: runs every step, adding each one's device time (ms) to ms[i] without synchronising between
+   * steps (CUDA: an event after each step); NULL: profiling synchronises after every step instead. */
+  bool (*runTimed)(CubeBackend *be, double *ms, char *err, size_t errSize);
 } CubeBackendOps;
 
 /* Per-step times of profiled runs (Profile.c). */

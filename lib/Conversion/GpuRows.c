@@ -25,7 +25,7 @@
 #include "cube/Ops.h"
 #include "mlir-c/BuiltinTypes.h"
 
-enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128 };
+enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128, REG_COLS = 16 /* rows up to 16 * NT stay in registers */ };
 
 static const char *kRed = "%red : memref<32xf32, " GT_WG ">";
 
@@ -478,6 +478,38 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   }
   /* the row's unmasked columns: j <= r mod period (causal), else all */
   GV lim = period > 0 ? gtMin(g, gtAddC(g, gtRemC(g, (GV){"%bx"}, period), 1), gtIdx(g, cols)) : gtIdx(g, cols);
+  if (cols <= REG_COLS * NT) {
+    /* the row in registers: one read, one write (thread tx holds columns tx + c * NT) */
+    int64_t per = (cols + NT - 1) / NT;
+    GV x[REG_COLS], ok[REG_COLS], col[REG_COLS];
+    GV ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0");
+    GV m = ninf;
+    for (int64_t c = 0; c < per; ++c) {
+      col[c] = gtAddC(g, tx, c * NT);
+      ok[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", col[c].s, lim.s);
+      GV at = gtAdd(g, a.base, gtMin(g, col[c], gtIdx(g, cols - 1)));
+      GV v = gtLoadF32(g, "%a0", n, e[0], at);
+      if (hasScale) v = gtMulF(g, v, a.scale);
+      x[c] = sel(g, ok[c], v, ninf);
+      m = gtCombine(g, m, x[c], true);
+    }
+    m = gtBlockReduce(g, m, true, "%red", NT, tx);
+    GV l = zero;
+    for (int64_t c = 0; c < per; ++c) {
+      x[c] = sel(g, ok[c], gtExp(g, gtSubF(g, x[c], m)), zero);
+      l = gtCombine(g, l, x[c], false);
+    }
+    l = gtBlockReduce(g, l, false, "%red", NT, tx);
+    GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, l.s);
+    for (int64_t c = 0; c < per; ++c) {
+      GV in = gtVal(g, "arith.cmpi ult, %s, %s : index", col[c].s, gtIdx(g, cols).s);
+      gtLine(g, "scf.if %s {", in.s);
+      gtStoreF32(g, gtMulF(g, x[c], inv), "%a1", n, e[1], gtAdd(g, a.base, col[c]));
+      gtLine(g, "}");
+    }
+    launchClose(g);
+    return true;
+  }
   a.m = rowReduce(g, lim, tx, NT, true, smScaled, &a);
   GV l = rowReduce(g, lim, tx, NT, false, smExp, &a);
   GV k = forEach(g, gtIdx(g, cols), tx, NT);
@@ -514,6 +546,27 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   gtLaunchOpen(g, rows, 1, NT, kRed);
   GV tx = {"%tx"};
   SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
+  if (cols <= REG_COLS * NT) {
+    int64_t per = (cols + NT - 1) / NT;
+    GV y[REG_COLS], dy[REG_COLS], col[REG_COLS], dot = gtF32(g, "0.0");
+    for (int64_t c = 0; c < per; ++c) {
+      col[c] = gtAddC(g, tx, c * NT);
+      GV at = gtAdd(g, a.base, gtMin(g, col[c], gtIdx(g, cols - 1)));
+      GV in = gtVal(g, "arith.cmpi ult, %s, %s : index", col[c].s, gtIdx(g, cols).s);
+      y[c] = gtLoadF32(g, "%a0", n, e[0], at);
+      dy[c] = gtLoadF32(g, "%a1", n, e[1], at);
+      dot = gtCombine(g, dot, sel(g, in, gtMulF(g, dy[c], y[c]), gtF32(g, "0.0")), false);
+    }
+    dot = gtBlockReduce(g, dot, false, "%red", NT, tx);
+    for (int64_t c = 0; c < per; ++c) {
+      GV in = gtVal(g, "arith.cmpi ult, %s, %s : index", col[c].s, gtIdx(g, cols).s);
+      gtLine(g, "scf.if %s {", in.s);
+      gtStoreF32(g, gtMulF(g, y[c], gtSubF(g, dy[c], dot)), "%a2", n, e[2], gtAdd(g, a.base, col[c]));
+      gtLine(g, "}");
+    }
+    launchClose(g);
+    return true;
+  }
   GV dot = rowReduce(g, gtIdx(g, cols), tx, NT, false, ydy, &a);
   GV k = forEach(g, gtIdx(g, cols), tx, NT);
   GV at = gtAdd(g, a.base, k);

@@ -179,7 +179,7 @@ static void cpuClose(CubeBackend *be) {
   free(be);
 }
 
-static const CubeBackendOps kCpuOps = {"cpu", cpuWrite, cpuRead, cpuRun, cpuSync, cpuClose};
+static const CubeBackendOps kCpuOps = {"cpu", cpuWrite, cpuRead, cpuRun, cpuSync, cpuClose, NULL};
 
 void *cubeBackendCpuArena(CubeBackend *be) { return be && be->ops == &kCpuOps ? ((Cpu *)be->impl)->arena : NULL; }
 

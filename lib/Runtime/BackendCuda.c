@@ -40,6 +40,7 @@ typedef struct {
   CubeCublas *cublas;
   CudaStep *steps;
   bool syncEachStep;
+  CUevent *events; /* profiling: nSteps + 1, created on first use */
 } Cuda;
 
 static CUdeviceptr at(Cuda *c, const CubePlan *plan, const CubePlanRef *r) {
@@ -109,6 +110,10 @@ static void cudaClose(CubeBackend *be) {
         cubeCublasGemmFree(c->cublas, c->steps[i].gemm);
       }
     free(c->steps);
+    if (c->events)
+      for (size_t i = 0; i <= be->plan->nSteps; ++i)
+        if (c->events[i]) c->cu.eventDestroy(c->events[i]);
+    free(c->events);
     cubeCublasClose(c->cublas);
     if (c->module) c->cu.moduleUnload(c->module);
     if (c->alloc) c->cu.memFree(c->alloc);
@@ -119,7 +124,34 @@ static void cudaClose(CubeBackend *be) {
   free(be);
 }
 
-static const CubeBackendOps kCudaOps = {"cuda", cudaWrite, cudaRead, cudaRun, cudaSync, cudaClose};
+/* Profiling: an event before the first step and after each, one synchronisation at the end. */
+static bool cudaRunTimed(CubeBackend *be, double *ms, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  size_t n = be->plan->nSteps;
+  if (!c->events) {
+    c->events = calloc(n + 1, sizeof *c->events);
+    if (!c->events) return snprintf(err, errSize, "out of memory (profile events)"), false;
+    for (size_t i = 0; i <= n; ++i)
+      if (!cubeCudaCheck(&c->cu, c->cu.eventCreate(&c->events[i], CU_EVENT_DEFAULT), "cuEventCreate", err, errSize))
+        return false;
+  }
+  if (!cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[0], NULL), "cuEventRecord", err, errSize)) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (!cudaRun(be, i, i + 1, err, errSize) ||
+        !cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[i + 1], NULL), "cuEventRecord", err, errSize))
+      return false;
+  if (!cubeCudaCheck(&c->cu, c->cu.eventSynchronize(c->events[n]), "cuEventSynchronize", err, errSize)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    float t = 0;
+    if (!cubeCudaCheck(&c->cu, c->cu.eventElapsedTime(&t, c->events[i], c->events[i + 1]), "cuEventElapsedTime", err,
+                       errSize))
+      return false;
+    ms[i] += t;
+  }
+  return true;
+}
+
+static const CubeBackendOps kCudaOps = {"cuda", cudaWrite, cudaRead, cudaRun, cudaSync, cudaClose, cudaRunTimed};
 
 /* Reads the whole PTX file, NUL-terminated as cuModuleLoadData wants. */
 static char *readText(const char *path, char *err, size_t errSize) {

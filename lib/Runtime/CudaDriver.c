@@ -41,6 +41,11 @@ bool cubeCudaLoad(CubeCuda *cu, char *err, size_t errSize) {
       {&cu->memcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
       {&cu->memsetD8, "cuMemsetD8_v2"},
       {&cu->launchKernel, "cuLaunchKernel"},
+      {&cu->eventCreate, "cuEventCreate"},
+      {&cu->eventRecord, "cuEventRecord"},
+      {&cu->eventSynchronize, "cuEventSynchronize"},
+      {&cu->eventElapsedTime, "cuEventElapsedTime"},
+      {&cu->eventDestroy, "cuEventDestroy_v2"},
       {&cu->getErrorString, "cuGetErrorString"},
       {&cu->getErrorName, "cuGetErrorName"},
   };

@@ -1,10 +1,11 @@
 /* Step profiling (`cube-run --profile`): where the time of a run goes, by the runtime's own clock.
  *
- * When a backend carries a profile, cubeBackendRun runs the plan one step at a time and synchronises after
- * each, timing every step with the monotonic clock; the table groups the steps by what they came from (the
- * plan's `cube_op` and step kind) and lists the slowest single steps with their scope. The synchronisation
- * adds the device's launch latency (a few microseconds) to every step, so the sum is a little above an
- * unprofiled run; the first run (JIT, cuBLASLt warm-up) is left out when there are more. */
+ * When a backend carries a profile, cubeBackendRun times every step: on CUDA with an event recorded after
+ * each step (no synchronisation between steps, so the times add up to the run's own; a step's time also
+ * holds any idle gap before it, e.g. while the host is still launching), on the CPU with the monotonic
+ * clock around each step. The table groups the steps by what they came from (the plan's `cube_op` and step
+ * kind) and lists the slowest single steps with their scope; the first run (JIT, cuBLASLt tuning, warm-up)
+ * is left out when there are more. */
 #include "cube/Runtime.h"
 
 #include <stdlib.h>
@@ -37,6 +38,13 @@ void cubeProfileFree(CubeProfile *p) {
 bool cubeProfileRun(CubeBackend *be, char *err, size_t errSize) {
   CubeProfile *p = be->profile;
   bool keep = p->runs > 0 || p->skippedFirst; /* the first run warms up: measured, then dropped */
+  if (!keep) memset(p->ms, 0, sizeof *p->ms * be->plan->nSteps);
+  if (be->ops->runTimed) {
+    if (!be->ops->runTimed(be, p->ms, err, errSize)) return false;
+    if (keep) p->runs++;
+    else p->skippedFirst = true, p->runs = 0;
+    return true;
+  }
   for (size_t i = 0; i < be->plan->nSteps; ++i) {
     double t0 = nowMs();
     if (!be->ops->run(be, i, i + 1, err, errSize) || !be->ops->sync(be, err, errSize)) return false;
@@ -96,8 +104,9 @@ void cubeProfilePrint(const CubeBackend *be, FILE *out) {
     g[j].count++;
   }
   qsort(g, ng, sizeof *g, byMsDesc);
-  fprintf(out, "profile: %zu steps, %.3f ms per run (mean of %llu run%s, synchronised after every step)\n",
-          plan->nSteps, total, (unsigned long long)runs, runs == 1 ? "" : "s");
+  fprintf(out, "profile: %zu steps, %.3f ms per run (mean of %llu run%s, %s)\n", plan->nSteps, total,
+          (unsigned long long)runs, runs == 1 ? "" : "s",
+          be->ops->runTimed ? "device time between events after each step" : "synchronised after every step");
   fprintf(out, "  %-26s %-7s %7s %11s %7s\n", "cube op", "step", "count", "ms/run", "share");
   for (size_t j = 0; j < ng; ++j)
     fprintf(out, "  %-26s %-7s %7zu %11.3f %6.1f%%\n", g[j].op, g[j].kind, g[j].count, g[j].ms,
