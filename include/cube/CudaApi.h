@@ -38,6 +38,14 @@ typedef struct {
   CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
   CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                            void **, void **);
+  CUresult (*streamCreate)(CUstream *, unsigned);
+  CUresult (*streamDestroy)(CUstream);
+  CUresult (*streamBeginCapture)(CUstream, CUstreamCaptureMode);
+  CUresult (*streamEndCapture)(CUstream, CUgraph *);
+  CUresult (*graphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*graphLaunch)(CUgraphExec, CUstream);
+  CUresult (*graphExecDestroy)(CUgraphExec);
+  CUresult (*graphDestroy)(CUgraph);
   CUresult (*eventCreate)(CUevent *, unsigned);
   CUresult (*eventRecord)(CUevent, CUstream);
   CUresult (*eventSynchronize)(CUevent);
@@ -62,7 +70,7 @@ void cubeCublasClose(CubeCublas *cb);
 /* Builds the descriptors of plan->steps[i] (a gemm) for these device pointers and picks an algorithm. */
 bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdeviceptr a, CUdeviceptr b, CUdeviceptr c,
                        CUdeviceptr bias, CubeCublasGemm **out, char *err, size_t errSize);
-bool cubeCublasRun(CubeCublas *cb, CubeCublasGemm *g, char *err, size_t errSize);
+bool cubeCublasRun(CubeCublas *cb, CubeCublasGemm *g, CUstream stream, char *err, size_t errSize);
 void cubeCublasGemmFree(CubeCublas *cb, CubeCublasGemm *g);
 
 #endif

@@ -22,6 +22,7 @@ static const GpuKernel kGpuKernels[] = {
     {"sumsq", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"softmax", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"softmax_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"embedding_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
 };
 
 static const GpuKernel *find(MlirOperation op) {

@@ -577,6 +577,66 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   return true;
 }
 
+/* ---- embedding_grad ----------------------------------------------------------------------------------- */
+/* out[v, :] = sum over tokens s with ids[s] == v of dout[s, :]: one block per table row, its threads over
+ * the columns, every block scanning all ids in order (deterministic, no atomics; ids outside [0, V) match
+ * no row); f32 accumulation, the result rounded once (bf16/f16 tables allowed). */
+static bool genEmbeddingGrad(GT *g, MlirOperation op, const char *name) {
+  MlirValue idv = mlirOperationGetOperand(op, 0), dv = mlirOperationGetOperand(op, 1);
+  MlirType ot = mlirValueGetType(mlirOperationGetResult(op, 0));
+  if (kgRank(ot) != 2) return false;
+  int64_t v = kgDim(ot, 0), h = kgDim(ot, 1), ns = kgNumElements(mlirValueGetType(idv));
+  char e[3][8];
+  if (v <= 0 || h <= 0 || ns <= 0 || !elt(idv, e[0]) || !elt(dv, e[1]) || !elt(mlirOperationGetResult(op, 0), e[2]) ||
+      (strcmp(e[0], "i64") && strcmp(e[0], "i32")) || kgNumElements(mlirValueGetType(dv)) != ns * h)
+    return false;
+  int64_t per = (h + NT - 1) / NT;
+  if (per > REG_COLS) return false;
+  int64_t sizes[3] = {ns, ns * h, v * h};
+  funcOpen(g, name, 3, sizes, e);
+  gtLaunchOpen(g, v, 1, NT, kRed);
+  GV tx = {"%tx"};
+  GV row = gtVal(g, "arith.index_cast %%bx : index to %s", e[0]);
+  GV init[REG_COLS], col[REG_COLS];
+  for (int64_t c = 0; c < per; ++c) {
+    init[c] = gtF32(g, "0.0");
+    col[c] = gtMin(g, gtAddC(g, tx, c * NT), gtIdx(g, h - 1));
+  }
+  GV res = gtForOpen(g, "%se", gtIdx(g, 0), gtIdx(g, ns), "eg", 0, init, (int)per);
+  GV cur[REG_COLS], next[REG_COLS];
+  gtIterVals("eg", 0, cur, (int)per);
+  GV id = gtVal(g, "memref.load %%a0[%%se] : memref<%" PRId64 "x%s>", ns, e[0]);
+  GV hit = gtVal(g, "arith.cmpi eq, %s, %s : %s", id.s, row.s, e[0]);
+  char types[REG_COLS * 6 + 8] = "";
+  for (int64_t c = 0; c < per; ++c) strcat(types, c ? ", f32" : "f32");
+  GV ifr = {{0}};
+  snprintf(ifr.s, sizeof ifr.s, "%%if%d", g->n++);
+  gtLine(g, "%s:%d = scf.if %s -> (%s) {", ifr.s, (int)per, hit.s, types);
+  GV base = gtMulC(g, (GV){"%se"}, h);
+  for (int64_t c = 0; c < per; ++c)
+    next[c] = gtVal(g, "arith.addf %s, %s : f32", cur[c].s, gtLoadF32(g, "%a1", ns * h, e[1], gtAdd(g, base, col[c])).s);
+  gtYield(g, next, (int)per);
+  gtLine(g, "} else {");
+  gtYield(g, cur, (int)per);
+  gtLine(g, "}");
+  GV out[REG_COLS];
+  gtResults(ifr, out, (int)per);
+  gtYield(g, out, (int)per);
+  gtLine(g, "}");
+  GV acc[REG_COLS];
+  gtResults(res, acc, (int)per);
+  GV rb = gtMulC(g, (GV){"%bx"}, h);
+  for (int64_t c = 0; c < per; ++c) {
+    GV cc = gtAddC(g, tx, c * NT);
+    GV in = gtVal(g, "arith.cmpi ult, %s, %s : index", cc.s, gtIdx(g, h).s);
+    gtLine(g, "scf.if %s {", in.s);
+    gtStoreF32(g, acc[c], "%a2", v * h, e[2], gtAdd(g, rb, cc));
+    gtLine(g, "}");
+  }
+  launchClose(g);
+  return true;
+}
+
 /* ---- entry points ------------------------------------------------------------------------------------- */
 
 typedef bool (*GenFn)(GT *g, MlirOperation op, const char *name);
@@ -589,6 +649,7 @@ static GenFn genFor(MlirOperation op) {
   if (cubeIsOp(op, "sumsq")) return genSumsq;
   if (cubeIsOp(op, "softmax")) return genSoftmax;
   if (cubeIsOp(op, "softmax_grad")) return genSoftmaxGrad;
+  if (cubeIsOp(op, "embedding_grad")) return genEmbeddingGrad;
   return NULL;
 }
 

@@ -9,7 +9,8 @@
  * alias, no kernel); on target=cuda cube.linear/cube.matmul stay too, marked `cube.gemm` (cuBLASLt steps),
  * while on target=cpu they are kernels. On target=cuda an op with a gpu-dialect kernel (cube/GpuKernels.h:
  * fused attention and its gradient) gets that kernel's scratch and the unit attribute cube.kernel_gpu.
- * Otherwise the scratch each kernel needs comes from the per-op table
+ * A cube.scale by exactly 1.0 is dropped (its uses read its operand). Otherwise the scratch each kernel
+ * needs comes from the per-op table
  * (lib/Conversion/KernelSpecs.c) shared with cube-lower-to-linalg. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,14 @@ static bool groupOp(Group *g, MlirOperation op) {
   if (cubeIsCheckpoint(op) || cubeIsOp(op, "dropout")) {
     mlirEmitError(loc, "cube-group-kernels: @forward still has checkpoints or dropout; run cube-prepare-forward first");
     return false;
+  }
+  /* x * 1.0 is x, bit for bit (LoRA with alpha == r scales by 1.0, and so does its gradient): no kernel. */
+  double factor = 0;
+  if (cubeIsOp(op, "scale") && cubeGetF64Attr(op, "factor", &factor) && factor == 1.0 &&
+      mlirTypeEqual(mlirValueGetType(mlirOperationGetOperand(op, 0)), mlirValueGetType(mlirOperationGetResult(op, 0)))) {
+    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, 0), mlirOperationGetOperand(op, 0));
+    mlirOperationDestroy(op);
+    return true;
   }
   const KernelSpec *spec = cubeIsCubeOp(op) ? cubeKernelSpecFor(op) : NULL;
   if (spec && mlirOperationGetNumResults(op) == 1) {

@@ -3,8 +3,8 @@
  * cuModuleGetFunction for every kernel a `launch` step names (checked at load), one cuMemAlloc arena
  * (zeroed), cuLaunchKernel per launch step with the step's grid, block, dynamic shared memory and
  * arguments (buffers as CUdeviceptr arena + buffer.offset + arg.offset, scalars by value as typed),
- * cuBLASLt for gemm steps (Cublas.c), cuMemcpyDtoDAsync for copies, all on the default stream in plan
- * order. Every status is checked; a failure names the call, the step and CUDA's error name and text.
+ * cuBLASLt for gemm steps (Cublas.c), cuMemcpyDtoDAsync for copies, all on one stream in plan order; from
+ * the second whole run on, the run is a CUDA graph captured once (cudaRun). Every status is checked; a failure names the call, the step and CUDA's error name and text.
  * CUBE_CUDA_SYNC=1 synchronises after every step so that a faulting kernel is named. */
 #include "cube/CudaApi.h"
 #include "cube/Runtime.h"
@@ -41,6 +41,10 @@ typedef struct {
   CudaStep *steps;
   bool syncEachStep;
   CUevent *events; /* profiling: nSteps + 1, created on first use */
+  CUstream stream; /* every step runs here (a blocking stream: host copies on the legacy stream order with it) */
+  bool useGraph;
+  unsigned plainRuns;
+  CUgraphExec graphExec;
 } Cuda;
 
 static CUdeviceptr at(Cuda *c, const CubePlan *plan, const CubePlanRef *r) {
@@ -62,7 +66,7 @@ static bool cudaSync(CubeBackend *be, char *err, size_t errSize) {
   return cubeCudaCheck(&c->cu, c->cu.ctxSynchronize(), "cuCtxSynchronize (after the plan's steps)", err, errSize);
 }
 
-static bool cudaRun(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize) {
+static bool runSteps(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize) {
   Cuda *c = be->impl;
   const CubePlan *plan = be->plan;
   char what[256];
@@ -75,16 +79,16 @@ static bool cudaRun(CubeBackend *be, size_t first, size_t end, char *err, size_t
       snprintf(what, sizeof what, "cuLaunchKernel of '%s' (steps[%zu])", s->kernel, i);
       ok = cubeCudaCheck(&c->cu,
                          c->cu.launchKernel(cs->fn, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
-                                            s->block[2], s->sharedBytes, NULL, cs->params, NULL),
+                                            s->block[2], s->sharedBytes, c->stream, cs->params, NULL),
                          what, err, errSize);
       break;
     case CUBE_STEP_GEMM:
-      ok = cubeCublasRun(c->cublas, cs->gemm, err, errSize);
+      ok = cubeCublasRun(c->cublas, cs->gemm, c->stream, err, errSize);
       break;
     case CUBE_STEP_COPY:
       snprintf(what, sizeof what, "cuMemcpyDtoDAsync (steps[%zu])", i);
       ok = s->bytes == 0 || cubeCudaCheck(&c->cu, c->cu.memcpyDtoDAsync(at(c, plan, &s->dst), at(c, plan, &s->src),
-                                                                        s->bytes, NULL), what, err, errSize);
+                                                                        s->bytes, c->stream), what, err, errSize);
       break;
     case CUBE_STEP_CALL:
       snprintf(err, errSize, "%s: steps[%zu]: a call step cannot run on CUDA", plan->path, i);
@@ -98,6 +102,34 @@ static bool cudaRun(CubeBackend *be, size_t first, size_t end, char *err, size_t
     if (!ok) return false;
   }
   return true;
+}
+
+/* A whole run: plain launches for the first (warm-up) run, then the run captured once into a CUDA graph and
+ * replayed (one launch per step instead of ~1,700; the arena's addresses never change, and host writes of
+ * inputs happen between runs). A capture that fails turns graphs off for the backend: the steps then run
+ * one by one as before. CUBE_CUDA_GRAPH=0 (or CUBE_CUDA_SYNC=1) never captures. */
+static bool cudaRun(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize) {
+  Cuda *c = be->impl;
+  bool whole = first == 0 && end >= be->plan->nSteps;
+  if (!whole || !c->useGraph) return runSteps(be, first, end, err, errSize);
+  if (c->graphExec)
+    return cubeCudaCheck(&c->cu, c->cu.graphLaunch(c->graphExec, c->stream), "cuGraphLaunch", err, errSize);
+  if (c->plainRuns++ < 1) return runSteps(be, first, end, err, errSize);
+  CUgraph graph = NULL;
+  bool ok = c->cu.streamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == CUDA_SUCCESS;
+  char ignored[256];
+  if (ok) {
+    bool ran = runSteps(be, first, end, ignored, sizeof ignored);
+    ok = c->cu.streamEndCapture(c->stream, &graph) == CUDA_SUCCESS && ran && graph;
+  }
+  if (ok) ok = c->cu.graphInstantiate(&c->graphExec, graph, 0) == CUDA_SUCCESS;
+  if (graph) c->cu.graphDestroy(graph);
+  if (!ok) {
+    c->graphExec = NULL;
+    c->useGraph = false;
+    return runSteps(be, first, end, err, errSize);
+  }
+  return cubeCudaCheck(&c->cu, c->cu.graphLaunch(c->graphExec, c->stream), "cuGraphLaunch", err, errSize);
 }
 
 static void cudaClose(CubeBackend *be) {
@@ -114,6 +146,8 @@ static void cudaClose(CubeBackend *be) {
       for (size_t i = 0; i <= be->plan->nSteps; ++i)
         if (c->events[i]) c->cu.eventDestroy(c->events[i]);
     free(c->events);
+    if (c->graphExec) c->cu.graphExecDestroy(c->graphExec);
+    if (c->stream) c->cu.streamDestroy(c->stream);
     cubeCublasClose(c->cublas);
     if (c->module) c->cu.moduleUnload(c->module);
     if (c->alloc) c->cu.memFree(c->alloc);
@@ -135,10 +169,10 @@ static bool cudaRunTimed(CubeBackend *be, double *ms, char *err, size_t errSize)
       if (!cubeCudaCheck(&c->cu, c->cu.eventCreate(&c->events[i], CU_EVENT_DEFAULT), "cuEventCreate", err, errSize))
         return false;
   }
-  if (!cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[0], NULL), "cuEventRecord", err, errSize)) return false;
+  if (!cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[0], c->stream), "cuEventRecord", err, errSize)) return false;
   for (size_t i = 0; i < n; ++i)
-    if (!cudaRun(be, i, i + 1, err, errSize) ||
-        !cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[i + 1], NULL), "cuEventRecord", err, errSize))
+    if (!runSteps(be, i, i + 1, err, errSize) ||
+        !cubeCudaCheck(&c->cu, c->cu.eventRecord(c->events[i + 1], c->stream), "cuEventRecord", err, errSize))
       return false;
   if (!cubeCudaCheck(&c->cu, c->cu.eventSynchronize(c->events[n]), "cuEventSynchronize", err, errSize)) return false;
   for (size_t i = 0; i < n; ++i) {
@@ -285,8 +319,9 @@ bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, siz
   be->ops = &kCudaOps;
   be->plan = plan;
   be->impl = c;
-  const char *sync = getenv("CUBE_CUDA_SYNC");
+  const char *sync = getenv("CUBE_CUDA_SYNC"), *graph = getenv("CUBE_CUDA_GRAPH");
   c->syncEachStep = sync && *sync && strcmp(sync, "0");
+  c->useGraph = !c->syncEachStep && !(graph && !strcmp(graph, "0"));
   if (!cubeCudaLoad(&c->cu, err, errSize)) {
     free(c);
     free(be);
@@ -297,7 +332,9 @@ bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, siz
   uint64_t bytes = (plan->arenaBytes ? plan->arenaBytes : 1) + align - 1;
   char what[128];
   snprintf(what, sizeof what, "cuMemAlloc of the arena (%llu bytes)", (unsigned long long)bytes);
-  bool ok = openDevice(c, plan, err, errSize) && loadModule(c, plan, err, errSize) &&
+  bool ok = openDevice(c, plan, err, errSize) &&
+            cubeCudaCheck(&c->cu, c->cu.streamCreate(&c->stream, CU_STREAM_DEFAULT), "cuStreamCreate", err, errSize) &&
+            loadModule(c, plan, err, errSize) &&
             cubeCudaCheck(&c->cu, c->cu.memAlloc(&c->alloc, bytes), what, err, errSize);
   if (ok) {
     c->base = (c->alloc + align - 1) / align * align;

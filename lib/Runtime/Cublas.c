@@ -281,14 +281,14 @@ bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdevicep
   return true;
 }
 
-bool cubeCublasRun(CubeCublas *cb, CubeCublasGemm *g, char *err, size_t errSize) {
+bool cubeCublasRun(CubeCublas *cb, CubeCublasGemm *g, CUstream stream, char *err, size_t errSize) {
   char what[96];
   snprintf(what, sizeof what, "cublasLtMatmul (steps[%zu])", g->step);
   void *c = (void *)(uintptr_t)g->c;
   return check(cb,
                cb->matmul(cb->handle, g->desc, &g->alpha, (const void *)(uintptr_t)g->a, g->la,
                           (const void *)(uintptr_t)g->b, g->lb, &g->beta, c, g->lc, c, g->lc, &g->algo,
-                          (void *)(uintptr_t)cb->workspace, WORKSPACE_BYTES, NULL),
+                          (void *)(uintptr_t)cb->workspace, WORKSPACE_BYTES, (cudaStream_t)stream),
                what, err, errSize);
 }
 #else

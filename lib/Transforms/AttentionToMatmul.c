@@ -11,7 +11,8 @@
  *                         P as above; dv = P^T dout; dP = dout v^T; dS = softmax_grad(P, dP)
  *                         dq = scale (dS k); dk = scale (dS^T q)
  * P and dS are in the element type of q (as HF's eager attention in bf16: the softmax is computed in f32
- * and rounded). Every new op keeps the attention's cube.scope. Ops whose shapes do not fit (not rank 4,
+ * and rounded). Every new op keeps the attention's cube.scope and cube.recomputed (cube-cse then merges a
+ * recomputed attention's q k^T and softmax with its gradient's). Ops whose shapes do not fit (not rank 4,
  * Hq % Hkv != 0, causal with S != Skv) are left alone. Runs on any function, after cube-autodiff. */
 #include <math.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@ typedef struct {
   MlirContext ctx;
   MlirLocation loc;
   CubeBuf scope;
-  bool hasScope;
+  bool hasScope, recomputed; /* the attention's cube.recomputed, copied onto every new op */
 } B;
 
 static MlirOperation emit(B *b, const char *name, intptr_t n, const MlirValue *ops, MlirType t, intptr_t na,
@@ -41,6 +42,8 @@ static MlirOperation emit(B *b, const char *name, intptr_t n, const MlirValue *o
   MlirOperation op = mlirOperationCreate(&st);
   mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(b->at), b->at, op);
   if (b->hasScope) cubeSetScope(op, cubeBufStr(&b->scope));
+  if (b->recomputed) mlirOperationSetAttributeByName(op, mlirStringRefCreateFromCString("cube.recomputed"),
+                                                     mlirUnitAttrGet(b->ctx));
   return op;
 }
 
@@ -105,7 +108,8 @@ static MlirValue scaled(B *b, MlirValue x, double f) {
 static bool rewrite(MlirOperation op) {
   Dims d;
   if (!dims(op, &d)) return false;
-  B b = {op, mlirOperationGetContext(op), mlirOperationGetLocation(op), {0}, false};
+  B b = {op, mlirOperationGetContext(op), mlirOperationGetLocation(op), {0}, false,
+         cubeHasAttr(op, "cube.recomputed")};
   MlirStringRef scope;
   if ((b.hasScope = cubeGetScope(op, &scope))) cubeBufAppendRef(&b.scope, scope);
   int64_t g = d.hq / d.hkv, bh = d.b * d.hkv;

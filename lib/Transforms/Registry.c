@@ -10,6 +10,7 @@ extern const CubePassInfo cubeRecomputePassInfo;
 extern const CubePassInfo cubeLoraPassInfo;
 extern const CubePassInfo cubeAutodiffPassInfo;
 extern const CubePassInfo cubeAttentionToMatmulPassInfo;
+extern const CubePassInfo cubeCsePassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
@@ -22,6 +23,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeLoraPassInfo,
     &cubeAutodiffPassInfo,
     &cubeAttentionToMatmulPassInfo,
+    &cubeCsePassInfo,
     &cubePrepareForwardPassInfo,
     &cubeGroupKernelsPassInfo,
     &cubeLowerToLinalgPassInfo,

@@ -150,7 +150,7 @@ def main(argv=None):
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
-                        rewrites(args, has_program) + (["cube-attention-to-matmul"] if attention_matmul(args) else []))
+                        rewrites(args, has_program) + (["cube-attention-to-matmul", "cube-cse"] if attention_matmul(args) else []))
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
