@@ -32,4 +32,8 @@ bool cubeGpuRowsApplies(MlirOperation op);
 int cubeGpuRowsScratch(MlirOperation op, MlirType *types);
 bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+bool cubeGpuElementwiseApplies(MlirOperation op);
+int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types);
+bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
 #endif
