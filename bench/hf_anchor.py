@@ -71,9 +71,9 @@ def run(a):
     lora, ckpt = mode.startswith("lora"), mode.endswith("-rc")
     dev = a.device
     cuda = dev == "cuda"
-    # fp32 rows: TF32 off (the reference scripts' switches; bf16 rows run under autocast).
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    # fp32 rows: TF32 off (the reference scripts' switches), or on with --tf32; bf16 rows run under autocast.
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
 
     model_cfg, batch, seq, ids_list = load_bench(a)
     torch.manual_seed(0)
@@ -172,6 +172,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variant", required=True, help="MODE-DTYPE, e.g. lora-rc-bf16")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores for fp32 matmuls (default off)")
     ap.add_argument("--bench-dir", default=".device/bench", help="bench.json and tokens.tok (bench/prepare.sh)")
     ap.add_argument("--preset", help="without bench.json: a preset of python/cube/presets.py")
     ap.add_argument("--batch", type=int)

@@ -19,6 +19,7 @@
 #   PART           all (default) | hf | cube | table (table: only re-render from the files in $OUT)
 #   VARIANTS       default: the variants of .device/bench/bench.json
 #   HF_COMPILE     variants also run under torch.compile (default lora-rc-bf16)
+#   TF32           1: fp32 matmuls may use TF32 on both sides (torch allow_tf32, cube-run's CUBE_TF32=1)
 #   HF_WARMUP, HF_STEPS      default 5, 20
 #   CUBE_STEPS, CUBE_SKIP    default 25, 5 (20 measured)
 #   HF_TIMEOUT, CUBE_TIMEOUT per-process limits in seconds (default 300, 240)
@@ -131,6 +132,7 @@ run_hf() {  # $1 variant, $2 eager|compile
   local v=$1 kind=$2 impl flag=() lim rc
   impl="hf-$kind"
   [ "$kind" = compile ] && flag=(--compile)
+  [ "${TF32:-0}" = 1 ] && flag+=(--tf32)
   lim=$(limit_for "$HF_TIMEOUT")
   if [ "$lim" -le 0 ]; then
     "$PYTHON" -c 'import json,sys; print(json.dumps({"variant": sys.argv[1], "impl": sys.argv[2], "error": "skipped: the run reached DEADLINE=" + sys.argv[3] + " s"}))' \
@@ -172,7 +174,7 @@ run_cube() {  # $1 variant
     log "cube $v (limit ${lim} s): cube-run --steps $CUBE_STEPS"
     smi_start "$OUT_DIR/logs/smi-$v-cube.txt"
     t0=$(date +%s.%N)
-    if CUBE_PROGRESS=plain timeout -k 10 "$lim" "$BENCH_DIR/cube-run" "$art" --device "$CUBE_DEVICE" \
+    if CUBE_TF32=${TF32:-0} CUBE_PROGRESS=plain timeout -k 10 "$lim" "$BENCH_DIR/cube-run" "$art" --device "$CUBE_DEVICE" \
          --data "$BENCH_DIR/tokens.tok" --steps "$CUBE_STEPS" --lr 1e-4 --schedule constant --log "$runlog" -v \
          >"$out" 2>"$err"; then
       rc=0

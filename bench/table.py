@@ -54,7 +54,7 @@ def describe_variant(variant):
 def precision_note(variant, impl):
     _, dtype = split_variant(variant)
     if dtype == "fp32":
-        return "fp32, TF32 off"
+        return "fp32, TF32 on" if os.environ.get("TF32") == "1" else "fp32, TF32 off"
     if dtype == "bf16":
         return "bf16 weights + activations" if impl == "cube" else "bf16 autocast (fp32 weights)"
     return dtype

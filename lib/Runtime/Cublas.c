@@ -6,7 +6,8 @@
  * with ld n, or stored [k, n] with ld k and transposed when trans_b), its B is our A ([k, m] ld k, or
  * [m, k] ld m transposed when trans_a), its C is our C ([n, m], ld n), and bias[n] runs along C^T's rows,
  * which is what CUBLASLT_EPILOGUE_BIAS adds. Batches are strided (stride 0 repeats an operand).
- * dtype f32: CUBLAS_COMPUTE_32F_PEDANTIC (fp32 throughout, TF32 never); bf16/f16: those inputs and output
+ * dtype f32: CUBLAS_COMPUTE_32F_PEDANTIC (fp32 throughout, TF32 never; CUBE_TF32=1 allows TF32 tensor cores,
+ * CUBLAS_COMPUTE_32F_FAST_TF32, as torch.backends.cuda.matmul.allow_tf32 does); bf16/f16: those inputs and output
  * with CUBLAS_COMPUTE_32F (fp32 accumulation). Descriptors and the algorithm are chosen once per step at
  * load; a run only calls cublasLtMatmul. Every status is checked and reported with its name and text.
  *
@@ -219,7 +220,9 @@ bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdevicep
   g->c = c;
   g->step = i;
   cudaDataType t = s->dtype == CUBE_DT_BF16 ? CUDA_R_16BF : s->dtype == CUBE_DT_F16 ? CUDA_R_16F : CUDA_R_32F;
-  cublasComputeType_t compute = s->dtype == CUBE_DT_F32 ? CUBE_F32_COMPUTE : CUBLAS_COMPUTE_32F;
+  const char *tf32 = getenv("CUBE_TF32");
+  cublasComputeType_t f32Compute = tf32 && !strcmp(tf32, "1") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBE_F32_COMPUTE;
+  cublasComputeType_t compute = s->dtype == CUBE_DT_F32 ? f32Compute : CUBLAS_COMPUTE_32F;
   int32_t opA = s->transB ? CUBLAS_OP_T : CUBLAS_OP_N, opB = s->transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   snprintf(what, sizeof what, "cuBLASLt setup of steps[%zu] (gemm)", i);
   bool ok = check(cb, cb->descCreate(&g->desc, compute, CUDA_R_32F), what, err, errSize) &&
