@@ -36,4 +36,18 @@ bool cubeGpuElementwiseApplies(MlirOperation op);
 int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types);
 bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+/* User-registered kernels (lib/Conversion/KernelRegistry.c, docs/kernel-registry.md). */
+#define CUBE_ATTR_KERNEL_FILE "cube.kernel_file"         /* string: the registered kernel's .mlir file */
+#define CUBE_ATTR_KERNEL_FUNCTION "cube.kernel_function" /* string: its func.func name */
+/* The registry directory cube-group-kernels uses when its registry option is empty (cube-opt
+ * --cube-kernel-registry=DIR sets it). */
+void cubeKernelRegistrySetDefault(const char *dir);
+const char *cubeKernelRegistryDefault(void);
+/* Whether DIR/kernels.json registers a kernel for op's name; if so, its signature must fit op (else false
+ * with the message in err) and *found is set with the file and function. No DIR: true, not found. */
+bool cubeKernelRegistryMatch(MlirOperation op, const char *dir, char *file, size_t fileSize, char *function,
+                             size_t functionSize, bool *found, char *err, size_t errSize);
+/* The registered function of a kernel function marked by cubeKernelRegistryMatch, cloned and renamed. */
+bool cubeKernelRegistryText(MlirOperation kernelFn, const char *name, MlirOperation *out, char *err, size_t errSize);
+
 #endif

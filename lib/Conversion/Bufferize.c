@@ -105,9 +105,14 @@ static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
   }
   char *fname = cubeStrDupRef(name);
   CubeBuf text = {0};
-  bool ok = fname && cubeGpuKernelText(op, fname, &text, err, sizeof err);
   MlirOperation fresh = {NULL};
-  if (ok) {
+  bool registered = cubeHasAttr(fn, CUBE_ATTR_KERNEL_FILE);
+  bool ok = fname && (registered ? cubeKernelRegistryText(fn, fname, &fresh, err, sizeof err)
+                                 : cubeGpuKernelText(op, fname, &text, err, sizeof err));
+  if (ok && registered) {
+    ok = mlirOperationVerify(fresh);
+    if (!ok) snprintf(err, sizeof err, "the registered kernel does not verify (see the error above)");
+  } else if (ok) {
     fresh = mlirOperationCreateParse(mlirOperationGetContext(fn), CUBE_STR(cubeBufStr(&text)), CUBE_STR("cube-gpu-kernel"));
     ok = !mlirOperationIsNull(fresh) && mlirOperationVerify(fresh);
     snprintf(err, sizeof err, "the generated gpu-dialect kernel does not %s (see the error above)",
@@ -115,7 +120,7 @@ static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
     if (!ok && getenv("CUBE_DEBUG_KERNELS")) fprintf(stderr, "%s\n", cubeBufStr(&text));
   }
   if (!ok) {
-    snprintf(msg, sizeof msg, "internal error: kernel @%s: %s", fname ? fname : "?", err);
+    snprintf(msg, sizeof msg, "%s @%s: %s", registered ? "registered kernel" : "internal error: kernel", fname ? fname : "?", err);
     mlirEmitError(mlirOperationGetLocation(op), msg);
     if (!mlirOperationIsNull(fresh)) mlirOperationDestroy(fresh);
   } else {

@@ -26,12 +26,14 @@
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
 
-enum { OPT_TARGET, OPT_FUNC };
+enum { OPT_TARGET, OPT_FUNC, OPT_REGISTRY };
 
 static const CubePassOption kOptions[] = {
     [OPT_TARGET] = {"target", CUBE_OPT_STRING, "cpu", "cpu (linear/matmul are kernels) or cuda (they are GEMM steps)", 0, 0},
     [OPT_FUNC] = {"func", CUBE_OPT_STRING, "forward", "the function to group: forward, train_step or grad_step "
                   "(recorded as the module's cube.program)", 0, 0},
+    [OPT_REGISTRY] = {"registry", CUBE_OPT_STRING, "", "a directory with kernels.json of user-registered GPU kernels "
+                      "(target=cuda; default: cube-opt --cube-kernel-registry)", 0, 0},
 };
 
 static MlirNamedAttribute named(MlirContext ctx, const char *name, MlirAttribute a) {
@@ -87,6 +89,7 @@ static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nI
 
 typedef struct {
   MlirOperation module, forward, lastFunc;
+  const char *registry;
   CubeTarget target;
   int count;
   bool failed;
@@ -111,8 +114,18 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   }
   intptr_t nOut = spec->nInplace ? spec->nInplace : nRes, nIn = nOps - spec->nInplace;
   MlirType scratch[6];
-  bool gpu = g->target == CUBE_TARGET_CUDA && cubeGpuKernelApplies(op);
-  intptr_t nScratch = gpu ? cubeGpuKernelScratch(op, scratch) : spec->scratch(op, scratch);
+  char regFile[8400], regFn[256], err[2048];
+  bool registered = false;
+  if (g->target == CUBE_TARGET_CUDA && !spec->nInplace &&
+      !cubeKernelRegistryMatch(op, g->registry, regFile, sizeof regFile, regFn, sizeof regFn, &registered, err,
+                               sizeof err)) {
+    char msg[2200];
+    snprintf(msg, sizeof msg, "cube-group-kernels: kernel registry: %s", err);
+    mlirEmitError(loc, msg);
+    return false;
+  }
+  bool gpu = registered || (g->target == CUBE_TARGET_CUDA && cubeGpuKernelApplies(op));
+  intptr_t nScratch = registered ? 0 : gpu ? cubeGpuKernelScratch(op, scratch) : spec->scratch(op, scratch);
   MlirType types[CUBE_KERNEL_MAX_ARGS];
   MlirValue args[CUBE_KERNEL_MAX_ARGS];
   int argOf[CUBE_KERNEL_MAX_ARGS];
@@ -138,6 +151,10 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   cubeFreshSymbol(g->module, base, &name);
   MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, nOut, types, argOf);
   if (gpu) mlirOperationSetAttributeByName(fn, CUBE_STR(CUBE_ATTR_KERNEL_GPU), mlirUnitAttrGet(ctx));
+  if (registered) {
+    cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FILE, regFile);
+    cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FUNCTION, regFn);
+  }
   mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
   g->lastFunc = fn;
 
@@ -219,6 +236,7 @@ static bool groupOp(Group *g, MlirOperation op) {
 static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *options) {
   char err[512];
   Group g = {.module = module};
+  g.registry = *options[OPT_REGISTRY].s ? options[OPT_REGISTRY].s : cubeKernelRegistryDefault();
   if (!cubeParseTarget(options[OPT_TARGET].s, &g.target, err, sizeof err)) {
     char msg[600];
     snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);

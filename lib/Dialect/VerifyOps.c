@@ -403,8 +403,8 @@ static void ruleRope(CubeVerifier *v, MlirOperation op) {
 }
 
 /* softmax(x * scale) along dim; optional scale (finite, > 0) and causal_period N >= 1 (dim must be the last,
- * rank >= 2: element j of a row r of the last two dims is masked when j > r mod N; the form
- * cube-attention-to-matmul writes). */
+ * rank >= 2: element j of row r, rows counted over the whole input (every dim but the last), is masked when
+ * j > r mod N; the form cube-attention-to-matmul writes, where N divides the rows of each matrix). */
 static void ruleSoftmax(CubeVerifier *v, MlirOperation op) {
   MlirType x = opnd(op, 0);
   bool ok = needFloat(v, op, "operand #0 (input)", x);

@@ -38,7 +38,7 @@ void cubeProfileFree(CubeProfile *p) {
 bool cubeProfileRun(CubeBackend *be, char *err, size_t errSize) {
   CubeProfile *p = be->profile;
   bool keep = p->runs > 0 || p->skippedFirst; /* the first run warms up: measured, then dropped */
-  if (!keep) memset(p->ms, 0, sizeof *p->ms * be->plan->nSteps);
+  if (!keep || p->runs == 0) memset(p->ms, 0, sizeof *p->ms * be->plan->nSteps); /* warm-up, or 1st kept run */
   if (be->ops->runTimed) {
     if (!be->ops->runTimed(be, p->ms, err, errSize)) return false;
     if (keep) p->runs++;
@@ -49,7 +49,7 @@ bool cubeProfileRun(CubeBackend *be, char *err, size_t errSize) {
     double t0 = nowMs();
     if (!be->ops->run(be, i, i + 1, err, errSize) || !be->ops->sync(be, err, errSize)) return false;
     double dt = nowMs() - t0;
-    p->ms[i] = keep ? p->ms[i] + dt : dt;
+    p->ms[i] += dt;
   }
   if (keep) p->runs++;
   else p->skippedFirst = true, p->runs = 0;

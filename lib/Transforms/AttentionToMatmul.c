@@ -96,8 +96,8 @@ static MlirValue probs(B *b, const Dims *d, MlirValue q, MlirValue k, MlirValue 
   MlirType st = tensor3(d->elem, bh, g * d->s, d->skv);
   MlirValue scores = matmul(b, *q3, *k3, false, true, st);
   MlirNamedAttribute a[3] = {cubeNamedI64(b->ctx, "dim", 2), cubeNamedF64(b->ctx, "scale", d->scale),
-                             cubeNamedI64(b->ctx, "causal_period", d->causal ? d->s : 0)};
-  return res(emit(b, "cube.softmax", 1, &scores, st, 3, a));
+                             cubeNamedI64(b->ctx, "causal_period", d->s)};
+  return res(emit(b, "cube.softmax", 1, &scores, st, d->causal ? 3 : 2, a));
 }
 
 static MlirValue scaled(B *b, MlirValue x, double f) {

@@ -436,6 +436,17 @@ func.func @rope_theta(%x: tensor<1x2x8x4xf32>) {
 
 // ---- cube.softmax ----------------------------------------------------------------------------------
 
+func.func @softmax_scale_causal(%x: tensor<2x8xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.softmax' op causal_period must be >= 1, got 0
+  %0 = "cube.softmax"(%x) {dim = 1, causal_period = 0} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.softmax' op causal_period needs dim to be the last dim of an input of rank >= 2 (dim 0, rank 2)
+  %1 = "cube.softmax"(%x) {dim = 0, causal_period = 2} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+
 func.func @softmax_dim(%x: tensor<2x8xf32>) {
   // CHECK: :[[@LINE+1]]:8: error: 'cube.softmax' op dim 2 is out of range [-2, 2) for the input of rank 2
   %0 = "cube.softmax"(%x) {dim = 2} : (tensor<2x8xf32>) -> tensor<2x8xf32>

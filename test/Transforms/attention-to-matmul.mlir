@@ -32,3 +32,4 @@ module attributes {cube.modules = [["", "LlamaForCausalLM"], ["model", "LlamaMod
     return %dq, %dk, %dv : tensor<2x4x6x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x8xf32>
   }
 }
+

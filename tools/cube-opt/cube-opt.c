@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "Driver.h"
 #include "cube/Dialect.h"
 #include "cube/ModuleTree.h"
 #include "cube/Ops.h"
+#include "cube/GpuKernels.h"
 #include "cube/Passes.h"
 #include "cube/Summary.h"
 #include "cube/Verify.h"
@@ -49,6 +51,8 @@ static void usage(FILE *out) {
           "                           ops, modules, checkpoints, functions) instead of the IR\n"
           "  --cube-dump-ptx          print the PTX text of every gpu.binary instead of the IR\n"
           "  --cube-print-module-tree print the module tree as PyTorch prints the model, instead of the IR\n"
+          "  --cube-kernel-registry=DIR  use the GPU kernels registered in DIR/kernels.json for their cube ops\n"
+          "                           (target=cuda; docs/kernel-registry.md)\n"
           "  --list-passes            list the cube passes with their options\n"
           "  --version                print the version\n"
           "  --help                   print this help\n");
@@ -106,6 +110,14 @@ static int parseArgs(int argc, char **argv, Options *o) {
       o->dumpPtx = true;
     } else if (!strcmp(a, "--cube-print-module-tree")) {
       o->moduleTree = true;
+    } else if (!strncmp(a, "--cube-kernel-registry=", 23)) {
+      const char *dir = a + 23;
+      char manifest[4200];
+      snprintf(manifest, sizeof manifest, "%s/kernels.json", dir);
+      struct stat st;
+      if (!*dir || stat(manifest, &st) != 0)
+        return cubeOptError("--cube-kernel-registry: '%s' has no kernels.json (docs/kernel-registry.md)", dir), 1;
+      cubeKernelRegistrySetDefault(dir);
     } else if (!strncmp(a, "--", 2) && a[2] && a[2] != '-' && a[2] != '=') {
       /* --PASS or --PASS=OPTIONS: one pipeline element. */
       const char *name = a + 2, *eq = strchr(name, '=');

@@ -31,7 +31,7 @@ static const char kUsage[] =
     "  --batches N            only the first N batches (default: every whole batch in the data)\n"
     "  -v, --verbose          also print the plan, the weights and each batch's loss\n"
     "  --time                 print the forward time per batch\n"
-    "  --profile              time every step (synchronised) and print the time by cube op and the slowest\n"
+    "  --profile              time every step (CUDA: events; CPU: synchronised) and print the time by cube op and the slowest\n"
     "                         steps at the end (eval and training; the first run is a warm-up, dropped)\n"
     "\n"
     "Training (a plan compiled from @train_step; docs/runtime.md, \"Training\"):\n"

@@ -1,0 +1,178 @@
+/* User-registered GPU kernels (docs/kernel-registry.md): `cube-opt --cube-kernel-registry=DIR` (or
+ * cube-group-kernels{registry=DIR}) reads DIR/kernels.json,
+ *
+ *   {"kernels": [{"op": "cube.rmsnorm", "file": "rmsnorm.mlir", "function": "rmsnorm_rows"}, ...]}
+ *
+ * and every op of that name becomes the registered kernel on target=cuda: `function` in `file` (relative to
+ * DIR) is a func.func on flat memrefs, one per kernel argument in the kernel function's order (the op's
+ * inputs, then its results: `memref<N x elt>`, no scratch), holding gpu.launch ops, the form of the
+ * project's own kernels (lib/Conversion/Gpu*.c; `cube-emit{dump=true}` shows them). cube-group-kernels
+ * checks the signature against each op and marks the kernel function (cube.kernel_gpu, cube.kernel_file,
+ * cube.kernel_function); cube-emit copies the function in under the kernel's name. Errors name the manifest
+ * entry or the file, and what was expected; a registered kernel whose signature does not fit an op is an
+ * error, not a silent fallback. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cube/GpuKernels.h"
+#include "cube/Ops.h"
+#include "mlir-c/BuiltinAttributes.h"
+#include "mlir-c/BuiltinTypes.h"
+#include "mlir-c/Diagnostics.h"
+
+static char gDefaultDir[4096];
+
+void cubeKernelRegistrySetDefault(const char *dir) { snprintf(gDefaultDir, sizeof gDefaultDir, "%s", dir ? dir : ""); }
+const char *cubeKernelRegistryDefault(void) { return gDefaultDir; }
+
+static MlirOperation findFunc(MlirModule m, const char *name) {
+  MlirBlock b = mlirModuleGetBody(m);
+  for (MlirOperation f = mlirBlockGetFirstOperation(b); !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f)) {
+    MlirStringRef n;
+    if (cubeOpNameIs(f, "func.func") && cubeGetStrAttr(f, "sym_name", &n) && cubeRefEq(n, name)) return f;
+  }
+  return (MlirOperation){NULL};
+}
+
+static char *readFile(const char *path, char *err, size_t errSize) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return snprintf(err, errSize, "%s: cannot open: %s", path, strerror(errno)), NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char *t = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (!t || fread(t, 1, (size_t)n, f) != (size_t)n) {
+    free(t);
+    fclose(f);
+    return snprintf(err, errSize, "%s: cannot read", path), NULL;
+  }
+  fclose(f);
+  t[n] = 0;
+  return t;
+}
+
+/* The registered module holding `function`, parsed in ctx; a null module with the reason in err. */
+static MlirModule parseKernelFile(MlirContext ctx, const char *path, const char *function, MlirOperation *fn, char *err,
+                                  size_t errSize) {
+  char *text = readFile(path, err, errSize);
+  if (!text) return (MlirModule){NULL};
+  MlirModule m = mlirModuleCreateParse(ctx, mlirStringRefCreateFromCString(text));
+  free(text);
+  if (mlirModuleIsNull(m)) {
+    snprintf(err, errSize, "%s: does not parse as MLIR (see the error above)", path);
+    return m;
+  }
+  *fn = findFunc(m, function);
+  if (mlirOperationIsNull(*fn)) {
+    snprintf(err, errSize, "%s: has no func.func @%s", path, function);
+    mlirModuleDestroy(m);
+    return (MlirModule){NULL};
+  }
+  return m;
+}
+
+/* "memref<Nxelt>" of a tensor type, flat. */
+static void flatType(MlirType t, CubeBuf *out) {
+  char e[8] = "?";
+  kgEltName(mlirShapedTypeGetElementType(t), e, sizeof e);
+  cubeBufPrintf(out, "memref<%" PRId64 "x%s>", kgNumElements(t), e);
+}
+
+static void printType(MlirStringRef s, void *u) { cubeBufAppendN(u, s.data, s.length); }
+
+bool cubeKernelRegistryMatch(MlirOperation op, const char *dir, char *file, size_t fileSize, char *function,
+                             size_t functionSize, bool *found, char *err, size_t errSize) {
+  *found = false;
+  if (!dir || !*dir) return true;
+  char manifest[4200];
+  snprintf(manifest, sizeof manifest, "%s/kernels.json", dir);
+  json_error_t je;
+  json_t *root = json_load_file(manifest, 0, &je);
+  if (!root) return snprintf(err, errSize, "%s: %s (line %d)", manifest, je.text, je.line), false;
+  json_t *ks = json_object_get(root, "kernels");
+  bool ok = true;
+  if (!json_is_array(ks)) {
+    snprintf(err, errSize, "%s: expected {\"kernels\": [{\"op\", \"file\", \"function\"}, ...]}", manifest);
+    ok = false;
+  }
+  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
+  for (size_t i = 0; ok && i < json_array_size(ks); ++i) {
+    json_t *k = json_array_get(ks, i);
+    const char *o = json_string_value(json_object_get(k, "op")), *f = json_string_value(json_object_get(k, "file")),
+               *fn = json_string_value(json_object_get(k, "function"));
+    if (!o || !f || !fn) {
+      snprintf(err, errSize, "%s: kernels[%zu]: needs the strings \"op\" (e.g. \"cube.rmsnorm\"), \"file\" and "
+               "\"function\"", manifest, i);
+      ok = false;
+      break;
+    }
+    if (!cubeRefEq(opName, o)) continue;
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s", dir, f);
+    MlirOperation func;
+    char why[1024];
+    MlirModule m = parseKernelFile(mlirOperationGetContext(op), path, fn, &func, why, sizeof why);
+    if (mlirModuleIsNull(m)) {
+      snprintf(err, errSize, "%s: kernels[%zu]: %s", manifest, i, why);
+      ok = false;
+      break;
+    }
+    /* expected: inputs then results, flat */
+    CubeBuf want = {0}, got = {0};
+    intptr_t n = 0;
+    for (intptr_t j = 0; j < mlirOperationGetNumOperands(op); ++j, ++n) {
+      cubeBufAppend(&want, n ? ", " : "");
+      flatType(mlirValueGetType(mlirOperationGetOperand(op, j)), &want);
+    }
+    for (intptr_t j = 0; j < mlirOperationGetNumResults(op); ++j, ++n) {
+      cubeBufAppend(&want, n ? ", " : "");
+      flatType(mlirValueGetType(mlirOperationGetResult(op, j)), &want);
+    }
+    MlirType ft = mlirTypeAttrGetValue(mlirOperationGetAttributeByName(func, mlirStringRefCreateFromCString("function_type")));
+    for (intptr_t j = 0; j < mlirFunctionTypeGetNumInputs(ft); ++j) {
+      cubeBufAppend(&got, j ? ", " : "");
+      mlirTypePrint(mlirFunctionTypeGetInput(ft, j), printType, &got);
+    }
+    bool fits = mlirFunctionTypeGetNumResults(ft) == 0 && !strcmp(cubeBufStr(&want), cubeBufStr(&got));
+    if (!fits) {
+      snprintf(err, errSize, "%s: kernels[%zu]: @%s in %s takes (%s)%s, but this %.*s needs (%s): its inputs, then its "
+               "results, as flat memrefs, no results", manifest, i, fn, path, cubeBufStr(&got),
+               mlirFunctionTypeGetNumResults(ft) ? " with results" : "", (int)opName.length, opName.data,
+               cubeBufStr(&want));
+      ok = false;
+    } else {
+      snprintf(file, fileSize, "%s", path);
+      snprintf(function, functionSize, "%s", fn);
+      *found = true;
+    }
+    cubeBufFree(&want);
+    cubeBufFree(&got);
+    mlirModuleDestroy(m);
+    break;
+  }
+  json_decref(root);
+  return ok;
+}
+
+bool cubeKernelRegistryText(MlirOperation kernelFn, const char *name, MlirOperation *out, char *err, size_t errSize) {
+  MlirStringRef file, function;
+  if (!cubeGetStrAttr(kernelFn, CUBE_ATTR_KERNEL_FILE, &file) || !cubeGetStrAttr(kernelFn, CUBE_ATTR_KERNEL_FUNCTION, &function))
+    return snprintf(err, errSize, "a registered kernel without cube.kernel_file/cube.kernel_function"), false;
+  char *path = cubeStrDupRef(file), *fn = cubeStrDupRef(function);
+  MlirOperation func;
+  MlirModule m = parseKernelFile(mlirOperationGetContext(kernelFn), path, fn, &func, err, errSize);
+  bool ok = !mlirModuleIsNull(m);
+  if (ok) {
+    *out = mlirOperationClone(func);
+    cubeSetStrAttr(*out, "sym_name", name);
+    mlirOperationRemoveAttributeByName(*out, mlirStringRefCreateFromCString("sym_visibility"));
+    mlirModuleDestroy(m);
+  }
+  free(path);
+  free(fn);
+  return ok;
+}
