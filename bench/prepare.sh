@@ -104,6 +104,8 @@ for v in $VARIANTS; do
     full)    passes="" ;;
     *) die "variant $v: mode '$mode' is not lora-rc, lora, full-rc or full" ;;
   esac
+  # bf16: fp32 master weights for the trainable parameters (cube-mixed-precision), as autocast keeps them
+  [ "$dtype" = bf16 ] && passes="${passes}cube-mixed-precision,"
   pipeline="builtin.module(${passes}cube-autodiff{optimizer=adamw},cube-verify)"
   art="$BENCH_DIR/$v"
   log="$BENCH_DIR/logs/$v.compile.log"

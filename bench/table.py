@@ -56,7 +56,7 @@ def precision_note(variant, impl):
     if dtype == "fp32":
         return "fp32, TF32 on" if os.environ.get("TF32") == "1" else "fp32, TF32 off"
     if dtype == "bf16":
-        return "bf16 weights + activations" if impl == "cube" else "bf16 autocast (fp32 weights)"
+        return "bf16, fp32 master weights" if impl == "cube" else "bf16 autocast (fp32 weights)"
     return dtype
 
 

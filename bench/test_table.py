@@ -213,7 +213,7 @@ def test_table(tmp_path, compile_times):
     assert body[0][3:8] == ["198.4", "41,301", "3.98", "n/a", "—"]
     assert body[3][2] == "bf16 autocast (fp32 weights)"
     bf16_cube = body[4]
-    assert bf16_cube[2] == "bf16 weights + activations"
+    assert bf16_cube[2] == "bf16, fp32 master weights"
     assert bf16_cube[3].startswith("n/a: not compiled: codegen failed: cannot lower 'cube.rmsnorm_grad'")
     assert body[5][3] == "n/a: OutOfMemoryError: CUDA out of memory"
     # the compile line and the bars

@@ -11,6 +11,7 @@ extern const CubePassInfo cubeLoraPassInfo;
 extern const CubePassInfo cubeAutodiffPassInfo;
 extern const CubePassInfo cubeAttentionToMatmulPassInfo;
 extern const CubePassInfo cubeCsePassInfo;
+extern const CubePassInfo cubeMixedPrecisionPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
@@ -21,6 +22,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeFreezePassInfo,
     &cubeRecomputePassInfo,
     &cubeLoraPassInfo,
+    &cubeMixedPrecisionPassInfo,
     &cubeAutodiffPassInfo,
     &cubeAttentionToMatmulPassInfo,
     &cubeCsePassInfo,

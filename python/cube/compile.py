@@ -49,6 +49,8 @@ def rewrites(args, has_program):
         if args.use_rslora:
             lora.append("use-rslora=true")
         passes.append(f"cube-lora{{{' '.join(lora)}}}")
+    if args.master_weights_f32:
+        passes.append("cube-mixed-precision")
     if args.program != "forward" and not has_program:
         opt = "none" if args.program == "grad_step" else "adamw"
         ad = [f"optimizer={opt}"]
@@ -121,6 +123,9 @@ def parser():
     g.add_argument("--target-modules", default="q_proj,k_proj,v_proj", metavar="NAMES")
     g.add_argument("--lora-bias", default="none", choices=["none", "all", "lora_only"])
     g.add_argument("--use-rslora", action="store_true")
+    g.add_argument("--master-weights-f32", action="store_true",
+                   help="bf16/f16 models: keep the trainable parameters, their gradients and AdamW's state in f32 "
+                   "(cube-mixed-precision before cube-autodiff)")
     o = p.add_argument_group("optimizer (with --program train_step, when the module has no @train_step yet)")
     o.add_argument("--beta1", type=float, default=0.9)
     o.add_argument("--beta2", type=float, default=0.999)
