@@ -12,7 +12,8 @@
  *   cross_entropy_grad  1: one block counts the labels != ignore_index (scratch [1]); 2: per row, max and
  *                       sum, then (softmax - onehot) * dloss / count (in place over the logits is safe: each
  *                       element is read, then written, by the same thread after the row's reductions)
- *   sumsq               one block of 1024 threads, strided, then a block sum
+ *   sumsq               one block of 1024 threads, strided, then a block sum (above 1M elements: 264 blocks
+ *                       into partials, then one block)
  *   softmax             along the last dim: max and sum of exp of x * scale over the row's unmasked columns
  *                       (j <= r mod causal_period), then p (0 where masked)
  *   softmax_grad        along the last dim: dot = sum(y dy), out = y (dy - dot). */
@@ -25,7 +26,8 @@
 #include "cube/Ops.h"
 #include "mlir-c/BuiltinTypes.h"
 
-enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128, REG_COLS = 16 /* rows up to 16 * NT stay in registers */ };
+enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128, REG_COLS = 16 /* rows up to 16 * NT stay in registers */,
+       SUMSQ_SPLIT = 1 << 20, SUMSQ_BLOCKS = 264, EMB_ROWS = 16 };
 
 static const char *kRed = "%red : memref<32xf32, " GT_WG ">";
 
@@ -408,19 +410,50 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
 
 /* ---- sumsq -------------------------------------------------------------------------------------------- */
 
+/* Above SUMSQ_SPLIT elements (the embedding and lm_head tables of a full fine-tune) the sum is two launches:
+ * SUMSQ_BLOCKS blocks over contiguous chunks into scratch partials, then one block over the partials (still
+ * deterministic); below, one block. */
+static bool sumsqSplit(int64_t n) { return n > SUMSQ_SPLIT; }
+
 static bool genSumsq(GT *g, MlirOperation op, const char *name) {
   MlirValue xv = mlirOperationGetOperand(op, 0);
   int64_t n = kgNumElements(mlirValueGetType(xv));
-  char e[2][8];
+  char e[3][8];
   if (n <= 0 || !elt(xv, e[0]) || !elt(mlirOperationGetResult(op, 0), e[1])) return false;
-  int64_t sizes[2] = {n, 1};
-  funcOpen(g, name, 2, sizes, e);
+  if (!sumsqSplit(n)) {
+    int64_t sizes[2] = {n, 1};
+    funcOpen(g, name, 2, sizes, e);
+    gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
+    GV z0 = gtIdx(g, 0);
+    RowArg ra = {"%a0", e[0], n, z0};
+    GV s = rowReduce(g, gtIdx(g, n), (GV){"%tx"}, NT_ONE, false, sq, &ra);
+    ifThread0(g);
+    gtStoreF32(g, s, "%a1", 1, e[1], z0);
+    gtLine(g, "}");
+    launchClose(g);
+    return true;
+  }
+  /* %a0 x, %a1 partials [SUMSQ_BLOCKS], %a2 out */
+  strcpy(e[2], e[1]);
+  strcpy(e[1], "f32");
+  int64_t chunk = (n + SUMSQ_BLOCKS - 1) / SUMSQ_BLOCKS;
+  int64_t sizes[3] = {n, SUMSQ_BLOCKS, 1};
+  funcOpen(g, name, 3, sizes, e);
+  gtLaunchOpen(g, SUMSQ_BLOCKS, 1, NT_ONE, kRed);
+  GV base = gtMulC(g, (GV){"%bx"}, chunk);
+  GV len = gtMin(g, gtIdx(g, chunk), gtVal(g, "arith.subi %s, %s : index", gtIdx(g, n).s, gtMin(g, base, gtIdx(g, n)).s));
+  RowArg ra = {"%a0", e[0], n, base};
+  GV s = rowReduce(g, len, (GV){"%tx"}, NT_ONE, false, sq, &ra);
+  ifThread0(g);
+  gtLine(g, "memref.store %s, %%a1[%%bx] : memref<%dxf32>", s.s, SUMSQ_BLOCKS);
+  gtLine(g, "}");
+  launchClose(g);
   gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
   GV z0 = gtIdx(g, 0);
-  RowArg ra = {"%a0", e[0], n, z0};
-  GV s = rowReduce(g, gtIdx(g, n), (GV){"%tx"}, NT_ONE, false, sq, &ra);
+  RowArg rp = {"%a1", "f32", SUMSQ_BLOCKS, z0};
+  GV t = rowReduce(g, gtIdx(g, SUMSQ_BLOCKS), (GV){"%tx"}, NT_ONE, false, loadAt, &rp);
   ifThread0(g);
-  gtStoreF32(g, s, "%a1", 1, e[1], z0);
+  gtStoreF32(g, t, "%a2", 1, e[2], z0);
   gtLine(g, "}");
   launchClose(g);
   return true;
@@ -578,9 +611,11 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
 }
 
 /* ---- embedding_grad ----------------------------------------------------------------------------------- */
-/* out[v, :] = sum over tokens s with ids[s] == v of dout[s, :]: one block per table row, its threads over
- * the columns, every block scanning all ids in order (deterministic, no atomics; ids outside [0, V) match
- * no row); f32 accumulation, the result rounded once (bf16/f16 tables allowed). */
+/* out[v, :] = sum over tokens s with ids[s] == v of dout[s, :]: one block per EMB_ROWS table rows, its
+ * threads over the columns, every block scanning all ids in order (deterministic, no atomics; ids outside
+ * [0, V) match no row); a hit adds dout[s, :] to the matching row's accumulators (selects, no dynamic
+ * register indexing). f32 accumulation, the result rounded once (bf16/f16 tables allowed). EMB_ROWS rows per
+ * block divide the scans of the ids by EMB_ROWS (one row per block scanned 8192 ids 32256 times: 44 ms). */
 static bool genEmbeddingGrad(GT *g, MlirOperation op, const char *name) {
   MlirValue idv = mlirOperationGetOperand(op, 0), dv = mlirOperationGetOperand(op, 1);
   MlirType ot = mlirValueGetType(mlirOperationGetResult(op, 0));
@@ -591,47 +626,63 @@ static bool genEmbeddingGrad(GT *g, MlirOperation op, const char *name) {
       (strcmp(e[0], "i64") && strcmp(e[0], "i32")) || kgNumElements(mlirValueGetType(dv)) != ns * h)
     return false;
   int64_t per = (h + NT - 1) / NT;
-  if (per > REG_COLS) return false;
+  if (per > 4) return false;
+  int rows = EMB_ROWS, nacc = (int)(rows * per);
   int64_t sizes[3] = {ns, ns * h, v * h};
   funcOpen(g, name, 3, sizes, e);
-  gtLaunchOpen(g, v, 1, NT, kRed);
+  gtLaunchOpen(g, (v + rows - 1) / rows, 1, NT, kRed);
   GV tx = {"%tx"};
-  GV row = gtVal(g, "arith.index_cast %%bx : index to %s", e[0]);
-  GV init[REG_COLS], col[REG_COLS];
-  for (int64_t c = 0; c < per; ++c) {
-    init[c] = gtF32(g, "0.0");
-    col[c] = gtMin(g, gtAddC(g, tx, c * NT), gtIdx(g, h - 1));
-  }
-  GV res = gtForOpen(g, "%se", gtIdx(g, 0), gtIdx(g, ns), "eg", 0, init, (int)per);
-  GV cur[REG_COLS], next[REG_COLS];
-  gtIterVals("eg", 0, cur, (int)per);
+  GV first = gtVal(g, "arith.index_cast %s : index to %s", gtMulC(g, (GV){"%bx"}, rows).s, e[0]);
+  GV nrows = gtVal(g, "arith.constant %d : %s", rows, e[0]);
+  GV init[EMB_ROWS * 4], col[4];
+  GV zero = gtF32(g, "0.0");
+  for (int k = 0; k < nacc; ++k) init[k] = zero;
+  for (int64_t c = 0; c < per; ++c) col[c] = gtMin(g, gtAddC(g, tx, c * NT), gtIdx(g, h - 1));
+  GV res = gtForOpen(g, "%se", gtIdx(g, 0), gtIdx(g, ns), "eg", 0, init, nacc);
+  GV cur[EMB_ROWS * 4], next[EMB_ROWS * 4];
+  gtIterVals("eg", 0, cur, nacc);
   GV id = gtVal(g, "memref.load %%a0[%%se] : memref<%" PRId64 "x%s>", ns, e[0]);
-  GV hit = gtVal(g, "arith.cmpi eq, %s, %s : %s", id.s, row.s, e[0]);
-  char types[REG_COLS * 6 + 8] = "";
-  for (int64_t c = 0; c < per; ++c) strcat(types, c ? ", f32" : "f32");
+  GV rel = gtVal(g, "arith.subi %s, %s : %s", id.s, first.s, e[0]);
+  GV hit = gtVal(g, "arith.cmpi ult, %s, %s : %s", rel.s, nrows.s, e[0]);
+  CubeBuf types = {0};
+  for (int k = 0; k < nacc; ++k) cubeBufAppend(&types, k ? ", f32" : "f32");
   GV ifr = {{0}};
   snprintf(ifr.s, sizeof ifr.s, "%%if%d", g->n++);
-  gtLine(g, "%s:%d = scf.if %s -> (%s) {", ifr.s, (int)per, hit.s, types);
+  gtLine(g, "%s:%d = scf.if %s -> (%s) {", ifr.s, nacc, hit.s, cubeBufStr(&types));
+  cubeBufFree(&types);
   GV base = gtMulC(g, (GV){"%se"}, h);
-  for (int64_t c = 0; c < per; ++c)
-    next[c] = gtVal(g, "arith.addf %s, %s : f32", cur[c].s, gtLoadF32(g, "%a1", ns * h, e[1], gtAdd(g, base, col[c])).s);
-  gtYield(g, next, (int)per);
+  GV d[4];
+  for (int64_t c = 0; c < per; ++c) d[c] = gtLoadF32(g, "%a1", ns * h, e[1], gtAdd(g, base, col[c]));
+  for (int r = 0; r < rows; ++r) {
+    GV is = gtVal(g, "arith.cmpi eq, %s, %s : %s", rel.s, gtVal(g, "arith.constant %d : %s", r, e[0]).s, e[0]);
+    for (int64_t c = 0; c < per; ++c) {
+      int k = (int)(r * per + c);
+      GV add = gtVal(g, "arith.addf %s, %s : f32", cur[k].s, d[c].s);
+      next[k] = gtVal(g, "arith.select %s, %s, %s : f32", is.s, add.s, cur[k].s);
+    }
+  }
+  gtYield(g, next, nacc);
   gtLine(g, "} else {");
-  gtYield(g, cur, (int)per);
+  gtYield(g, cur, nacc);
   gtLine(g, "}");
-  GV out[REG_COLS];
-  gtResults(ifr, out, (int)per);
-  gtYield(g, out, (int)per);
+  GV out[EMB_ROWS * 4];
+  gtResults(ifr, out, nacc);
+  gtYield(g, out, nacc);
   gtLine(g, "}");
-  GV acc[REG_COLS];
-  gtResults(res, acc, (int)per);
-  GV rb = gtMulC(g, (GV){"%bx"}, h);
-  for (int64_t c = 0; c < per; ++c) {
-    GV cc = gtAddC(g, tx, c * NT);
-    GV in = gtVal(g, "arith.cmpi ult, %s, %s : index", cc.s, gtIdx(g, h).s);
-    gtLine(g, "scf.if %s {", in.s);
-    gtStoreF32(g, acc[c], "%a2", v * h, e[2], gtAdd(g, rb, cc));
-    gtLine(g, "}");
+  GV acc[EMB_ROWS * 4];
+  gtResults(res, acc, nacc);
+  for (int r = 0; r < rows; ++r) {
+    GV row = gtAddC(g, gtMulC(g, (GV){"%bx"}, rows), r);
+    GV rowOk = gtVal(g, "arith.cmpi ult, %s, %s : index", row.s, gtIdx(g, v).s);
+    GV rb = gtMulC(g, row, h);
+    for (int64_t c = 0; c < per; ++c) {
+      GV cc = gtAddC(g, tx, c * NT);
+      GV in = gtVal(g, "arith.andi %s, %s : i1", rowOk.s,
+                    gtVal(g, "arith.cmpi ult, %s, %s : index", cc.s, gtIdx(g, h).s).s);
+      gtLine(g, "scf.if %s {", in.s);
+      gtStoreF32(g, acc[r * per + c], "%a2", v * h, e[2], gtAdd(g, rb, cc));
+      gtLine(g, "}");
+    }
   }
   launchClose(g);
   return true;
@@ -680,6 +731,10 @@ int cubeGpuRowsScratch(MlirOperation op, MlirType *types) {
   }
   if (cubeIsOp(op, "cross_entropy_grad")) {
     types[0] = kgF32Tensor(ctx, 1);
+    return 1;
+  }
+  if (cubeIsOp(op, "sumsq") && sumsqSplit(kgNumElements(mlirValueGetType(x)))) {
+    types[0] = kgF32Tensor(ctx, SUMSQ_BLOCKS);
     return 1;
   }
   return 0;
