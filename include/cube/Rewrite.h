@@ -41,6 +41,16 @@ const char *cubeBufStr(const CubeBuf *b);
  * doubling; false when out of memory (the array is then unchanged). */
 bool cubeGrow(void **v, size_t *cap, size_t need, size_t elem);
 
+/* A growable list of ops (free v when done). */
+typedef struct {
+  MlirOperation *v;
+  size_t n, cap;
+} CubeOpList;
+/* Appends op; false when out of memory. */
+bool cubeOpListPush(CubeOpList *l, MlirOperation op);
+/* Appends every op named `name` nested in root, in walk order: collect first, then rewrite. */
+void cubeCollectOps(MlirOperation root, const char *name, CubeOpList *out);
+
 /* A malloc'ed NUL-terminated copy of a string ref (NULL when out of memory). */
 char *cubeStrDupRef(MlirStringRef r);
 bool cubeRefEq(MlirStringRef a, const char *b);

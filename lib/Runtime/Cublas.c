@@ -182,12 +182,17 @@ static double nowS(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* One run of g with algorithm `algo`; false when cuBLASLt refuses it. */
-static bool tryAlgo(CubeCublas *cb, CubeCublasGemm *g, const cublasLtMatmulAlgo_t *algo) {
+/* One cublasLtMatmul of g with algorithm `algo` on `stream`: the only matmul call (tuning and runs). */
+static cublasStatus_t matmulWith(CubeCublas *cb, CubeCublasGemm *g, const cublasLtMatmulAlgo_t *algo, CUstream stream) {
   void *c = (void *)(uintptr_t)g->c;
   return cb->matmul(cb->handle, g->desc, &g->alpha, (const void *)(uintptr_t)g->a, g->la, (const void *)(uintptr_t)g->b,
                     g->lb, &g->beta, c, g->lc, c, g->lc, algo, (void *)(uintptr_t)cb->workspace, WORKSPACE_BYTES,
-                    NULL) == CUBLAS_STATUS_SUCCESS;
+                    (cudaStream_t)stream);
+}
+
+/* One run of g with algorithm `algo`; false when cuBLASLt refuses it. */
+static bool tryAlgo(CubeCublas *cb, CubeCublasGemm *g, const cublasLtMatmulAlgo_t *algo) {
+  return matmulWith(cb, g, algo, NULL) == CUBLAS_STATUS_SUCCESS;
 }
 
 /* The index of the fastest of the heuristic's candidates (a warm-up run, then TUNE_RUNS timed). */
@@ -287,12 +292,7 @@ bool cubeCublasPrepare(CubeCublas *cb, const CubePlan *plan, size_t i, CUdevicep
 bool cubeCublasRun(CubeCublas *cb, CubeCublasGemm *g, CUstream stream, char *err, size_t errSize) {
   char what[96];
   snprintf(what, sizeof what, "cublasLtMatmul (steps[%zu])", g->step);
-  void *c = (void *)(uintptr_t)g->c;
-  return check(cb,
-               cb->matmul(cb->handle, g->desc, &g->alpha, (const void *)(uintptr_t)g->a, g->la,
-                          (const void *)(uintptr_t)g->b, g->lb, &g->beta, c, g->lc, c, g->lc, &g->algo,
-                          (void *)(uintptr_t)cb->workspace, WORKSPACE_BYTES, (cudaStream_t)stream),
-               what, err, errSize);
+  return check(cb, matmulWith(cb, g, &g->algo, stream), what, err, errSize);
 }
 #else
 typedef int CubeCublasUnavailable; /* built without the CUDA headers: BackendCuda.c says so */

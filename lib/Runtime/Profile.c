@@ -38,21 +38,18 @@ void cubeProfileFree(CubeProfile *p) {
 bool cubeProfileRun(CubeBackend *be, char *err, size_t errSize) {
   CubeProfile *p = be->profile;
   bool keep = p->runs > 0 || p->skippedFirst; /* the first run warms up: measured, then dropped */
-  if (!keep || p->runs == 0) memset(p->ms, 0, sizeof *p->ms * be->plan->nSteps); /* warm-up, or 1st kept run */
+  if (p->runs == 0) memset(p->ms, 0, sizeof *p->ms * be->plan->nSteps); /* the warm-up, or the 1st kept run */
   if (be->ops->runTimed) {
     if (!be->ops->runTimed(be, p->ms, err, errSize)) return false;
-    if (keep) p->runs++;
-    else p->skippedFirst = true, p->runs = 0;
-    return true;
-  }
-  for (size_t i = 0; i < be->plan->nSteps; ++i) {
-    double t0 = nowMs();
-    if (!be->ops->run(be, i, i + 1, err, errSize) || !be->ops->sync(be, err, errSize)) return false;
-    double dt = nowMs() - t0;
-    p->ms[i] += dt;
+  } else {
+    for (size_t i = 0; i < be->plan->nSteps; ++i) {
+      double t0 = nowMs();
+      if (!be->ops->run(be, i, i + 1, err, errSize) || !be->ops->sync(be, err, errSize)) return false;
+      p->ms[i] += nowMs() - t0;
+    }
   }
   if (keep) p->runs++;
-  else p->skippedFirst = true, p->runs = 0;
+  else p->skippedFirst = true;
   return true;
 }
 

@@ -140,21 +140,11 @@ static bool rewrite(MlirOperation op) {
   return true;
 }
 
-typedef struct {
-  MlirOperation *v;
-  size_t n, cap;
-} OpList;
-
-static void collect(MlirOperation op, void *u) {
-  OpList *l = u;
-  if (cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) l->v[l->n++] = op;
-}
-
 static MlirLogicalResult runAttentionToMatmul(MlirOperation module, const CubeOptionValue *options) {
   (void)options;
-  OpList l = {0};
-  cubeWalkOps(module, "cube.attention", collect, &l);
-  cubeWalkOps(module, "cube.attention_grad", collect, &l);
+  CubeOpList l = {0};
+  cubeCollectOps(module, "cube.attention", &l);
+  cubeCollectOps(module, "cube.attention_grad", &l);
   for (size_t i = 0; i < l.n; ++i) rewrite(l.v[i]);
   free(l.v);
   return mlirLogicalResultSuccess();

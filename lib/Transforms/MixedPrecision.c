@@ -20,16 +20,6 @@ static const CubePassOption kOptions[] = {
     [OPT_ALL] = {"all", CUBE_OPT_BOOL, "false", "also frozen parameters (default: trainable ones only)", 0, 0},
 };
 
-typedef struct {
-  MlirOperation *v;
-  size_t n, cap;
-} OpList;
-
-static void collect(MlirOperation op, void *u) {
-  OpList *l = u;
-  if (cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) l->v[l->n++] = op;
-}
-
 static bool lowPrecision(MlirType t) {
   if (!mlirTypeIsARankedTensor(t)) return false;
   MlirType e = mlirShapedTypeGetElementType(t);
@@ -74,8 +64,8 @@ static void promote(MlirOperation param) {
 }
 
 static MlirLogicalResult runMixedPrecision(MlirOperation module, const CubeOptionValue *options) {
-  OpList l = {0};
-  cubeWalkOps(module, "cube.param", collect, &l);
+  CubeOpList l = {0};
+  cubeCollectOps(module, "cube.param", &l);
   for (size_t i = 0; i < l.n; ++i) {
     bool trainable = false;
     cubeGetBoolAttr(l.v[i], "trainable", &trainable);

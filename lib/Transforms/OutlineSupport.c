@@ -76,6 +76,16 @@ bool cubeGrow(void **v, size_t *cap, size_t need, size_t elem) {
   return true;
 }
 
+bool cubeOpListPush(CubeOpList *l, MlirOperation op) {
+  if (!cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
+  l->v[l->n++] = op;
+  return true;
+}
+
+static void pushOp(MlirOperation op, void *u) { cubeOpListPush(u, op); }
+
+void cubeCollectOps(MlirOperation root, const char *name, CubeOpList *out) { cubeWalkOps(root, name, pushOp, out); }
+
 char *cubeStrDupRef(MlirStringRef r) {
   char *s = malloc(r.length + 1);
   if (!s) return NULL;

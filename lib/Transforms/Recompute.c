@@ -47,21 +47,10 @@ static const CubePassOption kOptions[] = {
 /* ---- small growable arrays ----------------------------------------------------------------------------- */
 
 typedef struct {
-  MlirOperation *v;
-  size_t n, cap;
-} OpList;
-
-typedef struct {
   MlirValue *v;
   size_t n, cap;
 } ValList;
 
-
-static bool opPush(OpList *l, MlirOperation op) {
-  if (!cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
-  l->v[l->n++] = op;
-  return true;
-}
 
 static bool valPush(ValList *l, MlirValue v) {
   if (!cubeGrow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
@@ -83,8 +72,8 @@ static int cmpPtr(const void *a, const void *b) {
 /* ---- one instance -------------------------------------------------------------------------------------- */
 
 typedef struct {
-  OpList ops;     /* the instance's ops, in block order */
-  OpList moved;   /* outside ops between them that read their results: they move after the checkpoint */
+  CubeOpList ops;     /* the instance's ops, in block order */
+  CubeOpList moved;   /* outside ops between them that read their results: they move after the checkpoint */
   ValList inputs; /* values flowing in, in order of first use */
   ValList outputs;
   const void **sorted; /* ops.v[*].ptr sorted, for membership */
@@ -104,7 +93,7 @@ static bool inInstance(const Instance *in, MlirOperation op) {
   return in->ops.n && bsearch(&key, in->sorted, in->ops.n, sizeof *in->sorted, cmpPtr);
 }
 
-static bool inList(const OpList *l, MlirOperation op) {
+static bool inList(const CubeOpList *l, MlirOperation op) {
   for (size_t i = 0; i < l->n; ++i)
     if (mlirOperationEqual(l->v[i], op)) return true;
   return false;
@@ -168,7 +157,7 @@ static int analyze(MlirBlock block, MlirStringRef path, Instance *in, CubeBuf *e
                     path.data, (int)name.length, name.data);
       return -1;
     }
-    if (!opPush(&in->ops, op)) goto oom;
+    if (!cubeOpListPush(&in->ops, op)) goto oom;
   }
   if (in->ops.n == 0) return 0;
   in->sorted = malloc(in->ops.n * sizeof *in->sorted);
@@ -182,7 +171,7 @@ static int analyze(MlirBlock block, MlirStringRef path, Instance *in, CubeBuf *e
     if (inInstance(in, op)) continue;
     DependsState d = {in, false};
     mlirOperationWalk(op, dependsOne, &d, MlirWalkPreOrder); /* its operands and those of ops nested in it */
-    if (d.found && !opPush(&in->moved, op)) goto oom;
+    if (d.found && !cubeOpListPush(&in->moved, op)) goto oom;
   }
   for (size_t k = 0; k < in->ops.n; ++k) {
     MlirOperation op = in->ops.v[k];
