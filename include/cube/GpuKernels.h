@@ -43,10 +43,15 @@ bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, ch
  * --cube-kernel-registry=DIR sets it). */
 void cubeKernelRegistrySetDefault(const char *dir);
 const char *cubeKernelRegistryDefault(void);
-/* Whether DIR/kernels.json registers a kernel for op's name; if so, its signature must fit op (else false
- * with the message in err) and *found is set with the file and function. No DIR: true, not found. */
-bool cubeKernelRegistryMatch(MlirOperation op, const char *dir, char *file, size_t fileSize, char *function,
-                             size_t functionSize, bool *found, char *err, size_t errSize);
+typedef struct CubeKernelRegistry CubeKernelRegistry;
+/* Reads DIR/kernels.json and each entry's function signature (files parsed in ctx); no DIR: *out = NULL, true.
+ * A bad manifest, file or function is false with the message in err. */
+bool cubeKernelRegistryLoad(MlirContext ctx, const char *dir, CubeKernelRegistry **out, char *err, size_t errSize);
+void cubeKernelRegistryFree(CubeKernelRegistry *r);
+/* Whether r registers a kernel for op's name; if so, its signature must fit op (else false with the message
+ * in err) and *found is set with the file and function (owned by r). r NULL: true, not found. */
+bool cubeKernelRegistryMatch(const CubeKernelRegistry *r, MlirOperation op, const char **file, const char **function,
+                             bool *found, char *err, size_t errSize);
 /* The registered function of a kernel function marked by cubeKernelRegistryMatch, cloned and renamed. */
 bool cubeKernelRegistryText(MlirOperation kernelFn, const char *name, MlirOperation *out, char *err, size_t errSize);
 

@@ -89,7 +89,7 @@ static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nI
 
 typedef struct {
   MlirOperation module, forward, lastFunc;
-  const char *registry;
+  CubeKernelRegistry *registry; /* target=cuda with a registry directory; else NULL */
   CubeTarget target;
   int count;
   bool failed;
@@ -114,11 +114,10 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   }
   intptr_t nOut = spec->nInplace ? spec->nInplace : nRes, nIn = nOps - spec->nInplace;
   MlirType scratch[6];
-  char regFile[8400], regFn[256], err[2048];
+  const char *regFile = NULL, *regFn = NULL;
+  char err[2048];
   bool registered = false;
-  if (g->target == CUBE_TARGET_CUDA && !spec->nInplace &&
-      !cubeKernelRegistryMatch(op, g->registry, regFile, sizeof regFile, regFn, sizeof regFn, &registered, err,
-                               sizeof err)) {
+  if (!spec->nInplace && !cubeKernelRegistryMatch(g->registry, op, &regFile, &regFn, &registered, err, sizeof err)) {
     char msg[2200];
     snprintf(msg, sizeof msg, "cube-group-kernels: kernel registry: %s", err);
     mlirEmitError(loc, msg);
@@ -236,7 +235,6 @@ static bool groupOp(Group *g, MlirOperation op) {
 static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *options) {
   char err[512];
   Group g = {.module = module};
-  g.registry = *options[OPT_REGISTRY].s ? options[OPT_REGISTRY].s : cubeKernelRegistryDefault();
   if (!cubeParseTarget(options[OPT_TARGET].s, &g.target, err, sizeof err)) {
     char msg[600];
     snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);
@@ -254,6 +252,15 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
     mlirEmitError(mlirOperationGetLocation(module), "cube-group-kernels: the module is already grouped");
     return mlirLogicalResultFailure();
   }
+  const char *dir = *options[OPT_REGISTRY].s ? options[OPT_REGISTRY].s : cubeKernelRegistryDefault();
+  char rerr[2048];
+  if (g.target == CUBE_TARGET_CUDA &&
+      !cubeKernelRegistryLoad(mlirOperationGetContext(module), dir, &g.registry, rerr, sizeof rerr)) {
+    char msg[2200];
+    snprintf(msg, sizeof msg, "cube-group-kernels: kernel registry: %s", rerr);
+    mlirEmitError(mlirOperationGetLocation(module), msg);
+    return mlirLogicalResultFailure();
+  }
   g.lastFunc = g.forward;
   MlirBlock entry;
   cubeFuncEntryBlock(g.forward, &entry);
@@ -263,6 +270,7 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
     ok = groupOp(&g, op) && ok;
     op = next;
   }
+  cubeKernelRegistryFree(g.registry);
   if (!ok) return mlirLogicalResultFailure();
   cubeSetStrAttr(module, CUBE_ATTR_TARGET, g.target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
   MlirAttribute sym = mlirOperationGetAttributeByName(g.forward, CUBE_STR("sym_name"));

@@ -3,7 +3,8 @@
  *
  *   {"kernels": [{"op": "cube.rmsnorm", "file": "rmsnorm.mlir", "function": "rmsnorm_rows"}, ...]}
  *
- * and every op of that name becomes the registered kernel on target=cuda: `function` in `file` (relative to
+ * and every op of that name becomes the registered kernel on target=cuda (the manifest and every entry's
+ * file are read once per cube-group-kernels run, cubeKernelRegistryLoad): `function` in `file` (relative to
  * DIR) is a func.func on flat memrefs, one per kernel argument in the kernel function's order (the op's
  * inputs, then its results: `memref<N x elt>`, no scratch), holding gpu.launch ops, the form of the
  * project's own kernels (lib/Conversion/Gpu*.c; `cube-emit{dump=true}` shows them). cube-group-kernels
@@ -84,45 +85,104 @@ static void flatType(MlirType t, CubeBuf *out) {
 
 static void printType(MlirStringRef s, void *u) { cubeBufAppendN(u, s.data, s.length); }
 
-bool cubeKernelRegistryMatch(MlirOperation op, const char *dir, char *file, size_t fileSize, char *function,
-                             size_t functionSize, bool *found, char *err, size_t errSize) {
-  *found = false;
-  if (!dir || !*dir) return true;
+typedef struct {
+  char *op, *path, *function;
+  char *signature; /* the function's argument types, "memref<..>, ..." */
+  bool hasResults;
+} Entry;
+
+struct CubeKernelRegistry {
   char manifest[4200];
-  snprintf(manifest, sizeof manifest, "%s/kernels.json", dir);
+  Entry *e;
+  size_t n;
+};
+
+void cubeKernelRegistryFree(CubeKernelRegistry *r) {
+  if (!r) return;
+  for (size_t i = 0; i < r->n; ++i) {
+    free(r->e[i].op);
+    free(r->e[i].path);
+    free(r->e[i].function);
+    free(r->e[i].signature);
+  }
+  free(r->e);
+  free(r);
+}
+
+bool cubeKernelRegistryLoad(MlirContext ctx, const char *dir, CubeKernelRegistry **out, char *err, size_t errSize) {
+  *out = NULL;
+  if (!dir || !*dir) return true;
+  CubeKernelRegistry *r = calloc(1, sizeof *r);
+  if (!r) return snprintf(err, errSize, "out of memory"), false;
+  snprintf(r->manifest, sizeof r->manifest, "%s/kernels.json", dir);
   json_error_t je;
-  json_t *root = json_load_file(manifest, 0, &je);
-  if (!root) return snprintf(err, errSize, "%s: %s (line %d)", manifest, je.text, je.line), false;
+  json_t *root = json_load_file(r->manifest, 0, &je);
+  if (!root) {
+    snprintf(err, errSize, "%s: %s (line %d)", r->manifest, je.text, je.line);
+    cubeKernelRegistryFree(r);
+    return false;
+  }
   json_t *ks = json_object_get(root, "kernels");
   bool ok = true;
   if (!json_is_array(ks)) {
-    snprintf(err, errSize, "%s: expected {\"kernels\": [{\"op\", \"file\", \"function\"}, ...]}", manifest);
+    snprintf(err, errSize, "%s: expected {\"kernels\": [{\"op\", \"file\", \"function\"}, ...]}", r->manifest);
     ok = false;
   }
-  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
-  for (size_t i = 0; ok && i < json_array_size(ks); ++i) {
+  size_t nk = ok ? json_array_size(ks) : 0;
+  r->e = calloc(nk ? nk : 1, sizeof *r->e);
+  for (size_t i = 0; ok && i < nk; ++i) {
     json_t *k = json_array_get(ks, i);
     const char *o = json_string_value(json_object_get(k, "op")), *f = json_string_value(json_object_get(k, "file")),
                *fn = json_string_value(json_object_get(k, "function"));
     if (!o || !f || !fn) {
       snprintf(err, errSize, "%s: kernels[%zu]: needs the strings \"op\" (e.g. \"cube.rmsnorm\"), \"file\" and "
-               "\"function\"", manifest, i);
+               "\"function\"", r->manifest, i);
       ok = false;
       break;
     }
-    if (!cubeRefEq(opName, o)) continue;
-    char path[8400];
+    char path[8400], why[1024];
     snprintf(path, sizeof path, "%s/%s", dir, f);
     MlirOperation func;
-    char why[1024];
-    MlirModule m = parseKernelFile(mlirOperationGetContext(op), path, fn, &func, why, sizeof why);
+    MlirModule m = parseKernelFile(ctx, path, fn, &func, why, sizeof why);
     if (mlirModuleIsNull(m)) {
-      snprintf(err, errSize, "%s: kernels[%zu]: %s", manifest, i, why);
+      snprintf(err, errSize, "%s: kernels[%zu]: %s", r->manifest, i, why);
       ok = false;
       break;
     }
+    MlirType ft = mlirTypeAttrGetValue(mlirOperationGetAttributeByName(func, mlirStringRefCreateFromCString("function_type")));
+    CubeBuf sig = {0};
+    for (intptr_t j = 0; j < mlirFunctionTypeGetNumInputs(ft); ++j) {
+      cubeBufAppend(&sig, j ? ", " : "");
+      mlirTypePrint(mlirFunctionTypeGetInput(ft, j), printType, &sig);
+    }
+    Entry *e = &r->e[r->n++];
+    e->op = strdup(o);
+    e->path = strdup(path);
+    e->function = strdup(fn);
+    e->signature = strdup(cubeBufStr(&sig));
+    e->hasResults = mlirFunctionTypeGetNumResults(ft) != 0;
+    cubeBufFree(&sig);
+    mlirModuleDestroy(m);
+  }
+  json_decref(root);
+  if (!ok) {
+    cubeKernelRegistryFree(r);
+    return false;
+  }
+  *out = r;
+  return true;
+}
+
+bool cubeKernelRegistryMatch(const CubeKernelRegistry *r, MlirOperation op, const char **file, const char **function,
+                             bool *found, char *err, size_t errSize) {
+  *found = false;
+  if (!r) return true;
+  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
+  for (size_t i = 0; i < r->n; ++i) {
+    const Entry *e = &r->e[i];
+    if (!cubeRefEq(opName, e->op)) continue;
     /* expected: inputs then results, flat */
-    CubeBuf want = {0}, got = {0};
+    CubeBuf want = {0};
     intptr_t n = 0;
     for (intptr_t j = 0; j < mlirOperationGetNumOperands(op); ++j, ++n) {
       cubeBufAppend(&want, n ? ", " : "");
@@ -132,30 +192,18 @@ bool cubeKernelRegistryMatch(MlirOperation op, const char *dir, char *file, size
       cubeBufAppend(&want, n ? ", " : "");
       flatType(mlirValueGetType(mlirOperationGetResult(op, j)), &want);
     }
-    MlirType ft = mlirTypeAttrGetValue(mlirOperationGetAttributeByName(func, mlirStringRefCreateFromCString("function_type")));
-    for (intptr_t j = 0; j < mlirFunctionTypeGetNumInputs(ft); ++j) {
-      cubeBufAppend(&got, j ? ", " : "");
-      mlirTypePrint(mlirFunctionTypeGetInput(ft, j), printType, &got);
-    }
-    bool fits = mlirFunctionTypeGetNumResults(ft) == 0 && !strcmp(cubeBufStr(&want), cubeBufStr(&got));
-    if (!fits) {
+    bool fits = !e->hasResults && !strcmp(cubeBufStr(&want), e->signature);
+    if (!fits)
       snprintf(err, errSize, "%s: kernels[%zu]: @%s in %s takes (%s)%s, but this %.*s needs (%s): its inputs, then its "
-               "results, as flat memrefs, no results", manifest, i, fn, path, cubeBufStr(&got),
-               mlirFunctionTypeGetNumResults(ft) ? " with results" : "", (int)opName.length, opName.data,
-               cubeBufStr(&want));
-      ok = false;
-    } else {
-      snprintf(file, fileSize, "%s", path);
-      snprintf(function, functionSize, "%s", fn);
-      *found = true;
-    }
+               "results, as flat memrefs, no results", r->manifest, i, e->function, e->path, e->signature,
+               e->hasResults ? " with results" : "", (int)opName.length, opName.data, cubeBufStr(&want));
+    *file = e->path;
+    *function = e->function;
+    *found = fits;
     cubeBufFree(&want);
-    cubeBufFree(&got);
-    mlirModuleDestroy(m);
-    break;
+    return fits;
   }
-  json_decref(root);
-  return ok;
+  return true;
 }
 
 bool cubeKernelRegistryText(MlirOperation kernelFn, const char *name, MlirOperation *out, char *err, size_t errSize) {
