@@ -69,6 +69,9 @@ void gtYield(GT *g, const GV *v, int n);
 void gtResults(GV res, GV *out, int n);
 void gtIterVals(const char *prefix, int first, GV *out, int n);
 
+/* `func.func @name(%a0: memref<sizes[0] x elts[0]>, ...) {`: a kernel function on flat memrefs. */
+void gtFuncOpen(GT *g, const char *name, int n, const int64_t *sizes, const char (*elts)[8]);
+
 /* `gpu.launch` over a (gx, gy) grid of 1-D blocks of nthreads with the given workgroup attributions
  * ("%sh : memref<64xf32, #gpu.address_space<workgroup>>, ..."); ids %bx, %by, %tx. Close with
  * gtLine(g, "gpu.terminator") and gtLine(g, "}"). */

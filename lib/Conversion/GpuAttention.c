@@ -378,15 +378,11 @@ bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char
   bool grad = cubeIsOp(op, "attention_grad");
   int64_t nq = a.b * a.hq * a.s * a.d, nk = a.b * a.hkv * a.skv * a.d, rows = a.b * a.hq * a.s;
   GT g = {out, 0};
-  if (!grad)
-    gtLine(&g, "func.func @%s(%%a0: memref<%" PRId64 "x%s>, %%a1: memref<%" PRId64 "x%s>, %%a2: memref<%" PRId64
-             "x%s>, %%a3: memref<%" PRId64 "x%s>) {",
-         name, nq, a.qe, nk, a.ke, nk, a.ve, nq, a.oe);
-  else
-    gtLine(&g, "func.func @%s(%%a0: memref<%" PRId64 "x%s>, %%a1: memref<%" PRId64 "x%s>, %%a2: memref<%" PRId64
-             "x%s>, %%a3: memref<%" PRId64 "x%s>, %%a4: memref<%" PRId64 "xf32>, %%a5: memref<%" PRId64
-             "xf32>, %%a6: memref<%" PRId64 "x%s>, %%a7: memref<%" PRId64 "x%s>, %%a8: memref<%" PRId64 "x%s>) {",
-         name, nq, a.qe, nk, a.ke, nk, a.ve, nq, a.oe, rows, rows, nq, a.qe, nk, a.ke, nk, a.ve);
+  char e[9][8];
+  const char *names[9] = {a.qe, a.ke, a.ve, a.oe, "f32", "f32", a.qe, a.ke, a.ve};
+  for (int i = 0; i < 9; ++i) snprintf(e[i], sizeof e[i], "%s", names[i]);
+  int64_t sizes[9] = {nq, nk, nk, nq, rows, rows, nq, nk, nk};
+  gtFuncOpen(&g, name, grad ? 9 : 4, sizes, e); /* the forward: q, k, v, out; the gradient: q, k, v, dout, lse, delta, dq, dk, dv */
   if (!grad) {
     genForward(&g, &a);
   } else {

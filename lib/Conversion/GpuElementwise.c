@@ -100,10 +100,8 @@ bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, ch
     return false;
   }
   GT g = {out, 0};
-  CubeBuf sig = {0};
-  for (int i = 0; i <= w.nIn; ++i) cubeBufPrintf(&sig, "%s%%a%d: memref<%" PRId64 "x%s>", i ? ", " : "", i, w.n, w.e[i]);
-  gtLine(&g, "func.func @%s(%s) {", name, cubeBufStr(&sig));
-  cubeBufFree(&sig);
+  int64_t sizes[3] = {w.n, w.n, w.n};
+  gtFuncOpen(&g, name, w.nIn + 1, sizes, w.e);
   int64_t nv = w.n / w.vec;
   gtLaunchOpen(&g, (nv + NT - 1) / NT, 1, NT, "");
   GV v = gtAdd(&g, gtMulC(&g, (GV){"%bx"}, NT), (GV){"%tx"});

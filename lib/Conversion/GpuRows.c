@@ -38,15 +38,6 @@ static int64_t lastDim(MlirValue v) {
   return kgRank(t) ? kgDim(t, kgRank(t) - 1) : 1;
 }
 
-static void funcOpen(GT *g, const char *name, int n, const int64_t *sizes, char elts[][8]) {
-  CubeBuf t = {0};
-  cubeBufPrintf(&t, "func.func @%s(", name);
-  for (int i = 0; i < n; ++i) cubeBufPrintf(&t, "%s%%a%d: memref<%" PRId64 "x%s>", i ? ", " : "", i, sizes[i], elts[i]);
-  cubeBufAppend(&t, ") {");
-  gtLine(g, "%s", cubeBufStr(&t));
-  cubeBufFree(&t);
-}
-
 static void launchClose(GT *g) {
   gtLine(g, "gpu.terminator");
   gtLine(g, "}");
@@ -139,7 +130,7 @@ static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
   if (!elt(xv, e[0]) || !elt(wv, e[1]) || !elt(mlirOperationGetResult(op, 0), e[2])) return false;
   eps(op, es);
   int64_t sizes[3] = {n, h, n};
-  funcOpen(g, name, 3, sizes, e);
+  gtFuncOpen(g, name, 3, sizes, e);
   gtLaunchOpen(g, rows, 1, NT, kRed);
   GV tx = {"%tx"}, H = gtIdx(g, h);
   GV base = gtMulC(g, (GV){"%bx"}, h);
@@ -189,7 +180,7 @@ static bool genRmsnormGrad(GT *g, MlirOperation op, const char *name) {
   strcpy(e[4], "f32");
   eps(op, es);
   int64_t sizes[7] = {n, h, n, rows, chunks * h, n, h};
-  funcOpen(g, name, 7, sizes, e);
+  gtFuncOpen(g, name, 7, sizes, e);
 
   /* 1: per row: r, dot = sum(dy w x), dx = r w dy - r^3 x dot / H */
   gtLaunchOpen(g, rows, 1, NT, kRed);
@@ -332,7 +323,7 @@ static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
   strcpy(e[2], "f32");
   strcpy(e[3], "f32");
   int64_t sizes[5] = {n * v, n, n, n, 1};
-  funcOpen(g, name, 5, sizes, e);
+  gtFuncOpen(g, name, 5, sizes, e);
   gtLaunchOpen(g, n, 1, NT, kRed);
   LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
   GV m, l;
@@ -372,7 +363,7 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
   strcpy(e[1], lb.elt);
   strcpy(e[3], "f32");
   int64_t sizes[5] = {n * v, n, 1, 1, n * v};
-  funcOpen(g, name, 5, sizes, e);
+  gtFuncOpen(g, name, 5, sizes, e);
 
   /* 1: count of labels != ignore_index */
   gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
@@ -422,7 +413,7 @@ static bool genSumsq(GT *g, MlirOperation op, const char *name) {
   if (n <= 0 || !elt(xv, e[0]) || !elt(mlirOperationGetResult(op, 0), e[1])) return false;
   if (!sumsqSplit(n)) {
     int64_t sizes[2] = {n, 1};
-    funcOpen(g, name, 2, sizes, e);
+    gtFuncOpen(g, name, 2, sizes, e);
     gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
     GV z0 = gtIdx(g, 0);
     RowArg ra = {"%a0", e[0], n, z0};
@@ -438,7 +429,7 @@ static bool genSumsq(GT *g, MlirOperation op, const char *name) {
   strcpy(e[1], "f32");
   int64_t chunk = (n + SUMSQ_BLOCKS - 1) / SUMSQ_BLOCKS;
   int64_t sizes[3] = {n, SUMSQ_BLOCKS, 1};
-  funcOpen(g, name, 3, sizes, e);
+  gtFuncOpen(g, name, 3, sizes, e);
   gtLaunchOpen(g, SUMSQ_BLOCKS, 1, NT_ONE, kRed);
   GV base = gtMulC(g, (GV){"%bx"}, chunk);
   GV len = gtMin(g, gtIdx(g, chunk), gtVal(g, "arith.subi %s, %s : index", gtIdx(g, n).s, gtMin(g, base, gtIdx(g, n)).s));
@@ -500,7 +491,7 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   cubeGetI64Attr(op, "causal_period", &period);
   int64_t n = rows * cols;
   int64_t sizes[2] = {n, n};
-  funcOpen(g, name, 2, sizes, e);
+  gtFuncOpen(g, name, 2, sizes, e);
   gtLaunchOpen(g, rows, 1, NT, kRed);
   GV tx = {"%tx"};
   SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
@@ -575,7 +566,7 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
     return false;
   int64_t n = rows * cols;
   int64_t sizes[3] = {n, n, n};
-  funcOpen(g, name, 3, sizes, e);
+  gtFuncOpen(g, name, 3, sizes, e);
   gtLaunchOpen(g, rows, 1, NT, kRed);
   GV tx = {"%tx"};
   SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
@@ -629,7 +620,7 @@ static bool genEmbeddingGrad(GT *g, MlirOperation op, const char *name) {
   if (per > 4) return false;
   int rows = EMB_ROWS, nacc = (int)(rows * per);
   int64_t sizes[3] = {ns, ns * h, v * h};
-  funcOpen(g, name, 3, sizes, e);
+  gtFuncOpen(g, name, 3, sizes, e);
   gtLaunchOpen(g, (v + rows - 1) / rows, 1, NT, kRed);
   GV tx = {"%tx"};
   GV first = gtVal(g, "arith.index_cast %s : index to %s", gtMulC(g, (GV){"%bx"}, rows).s, e[0]);

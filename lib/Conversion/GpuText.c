@@ -192,3 +192,12 @@ GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV t
   gtLine(g, "gpu.barrier");
   return acc;
 }
+
+void gtFuncOpen(GT *g, const char *name, int n, const int64_t *sizes, const char (*elts)[8]) {
+  CubeBuf t = {0};
+  cubeBufPrintf(&t, "func.func @%s(", name);
+  for (int i = 0; i < n; ++i) cubeBufPrintf(&t, "%s%%a%d: memref<%" PRId64 "x%s>", i ? ", " : "", i, sizes[i], elts[i]);
+  cubeBufAppend(&t, ") {");
+  gtLine(g, "%s", cubeBufStr(&t));
+  cubeBufFree(&t);
+}
