@@ -65,32 +65,34 @@ static void rowSetup(GT *g, const Attn *a, RowCtx *c) {
   c->kb = gtMulC(g, gtAdd(g, gtMulC(g, c->b, a->hkv), c->hk), a->skv * a->d);
 }
 
-/* The online-softmax loop of one query row over all its keys (K, GV tiles in shared %shk, %shv); q[] holds
- * the query row. Results: out[0] = m, out[1] = l, out[2..] = acc. */
-static void onlineSoftmax(GT *g, const Attn *a, const RowCtx *c, const GV *q, GV *out) {
+/* The loop over the key tiles of one query row, shared by the forward, the statistics and dq: the keys this
+ * block needs (all, or up to its last query row when causal) in tiles of keyTile(d) rows of k and v loaded
+ * into shared %shk, %shv between barriers, and inside each tile the keys this row may see. keyLoopOpen leaves
+ * the text inside the inner loop, with the n iteration values in kl->in (initialised from init) and the key's
+ * offset in the tile in kl->base; keyLoopClose yields next from both loops and gives their results in out. */
+typedef struct {
+  GV tiles, keys; /* the two loops' result names */
+  GV in[2 + 128], base;
+  int n;
+} KeyLoop;
+
+static void keyLoopOpen(GT *g, const Attn *a, const RowCtx *c, const GV *init, int n, KeyLoop *kl) {
   int64_t d = a->d, bk = keyTile(d), nk = a->b * a->hkv * a->skv * d;
-  int n = 2 + (int)d;
-  GV init[2 + 128];
-  init[0] = gtF32(g, "0xFF800000");
-  init[1] = gtF32(g, "0.0");
-  GV zero = gtF32(g, "0.0");
-  for (int k = 0; k < d; ++k) init[2 + k] = zero;
-  /* keys this block needs: all, or up to its last query row (causal) */
+  kl->n = n;
   GV kend = gtIdx(g, a->skv);
   if (a->causal) kend = gtMin(g, gtAddC(g, gtMulC(g, c->bx, BQ), BQ), kend);
   GV nt = gtVal(g, "arith.ceildivui %s, %s : index", kend.s, gtIdx(g, bk).s);
   GV jlim = a->causal ? gtAddC(g, c->ic, 1) : gtIdx(g, a->skv);
   int tag = g->n++;
-  char pre[16], pin[16], tv[24], jv[24];
+  char pre[16], pin[16];
+  GV t = {{0}}, j = {{0}};
   snprintf(pre, sizeof pre, "o%d_", tag);
   snprintf(pin, sizeof pin, "p%d_", tag);
-  snprintf(tv, sizeof tv, "%%tt%d", tag);
-  snprintf(jv, sizeof jv, "%%jj%d", tag);
-  GV res = gtForOpen(g, tv, gtIdx(g, 0), nt, pre, 0, init, n);
+  snprintf(t.s, sizeof t.s, "%%tt%d", tag);
+  snprintf(j.s, sizeof j.s, "%%jj%d", tag);
+  kl->tiles = gtForOpen(g, t.s, gtIdx(g, 0), nt, pre, 0, init, n);
   GV cur[2 + 128];
   gtIterVals(pre, 0, cur, n);
-  GV t = {{0}};
-  snprintf(t.s, sizeof t.s, "%s", tv);
   gtLine(g, "gpu.barrier");
   GV t0 = gtMulC(g, t, bk);
   GV kbase = gtAdd(g, c->kb, gtMulC(g, t0, d));
@@ -99,15 +101,37 @@ static void onlineSoftmax(GT *g, const Attn *a, const RowCtx *c, const GV *q, GV
   gtTileLoad(g, "%shv", bk, d, "%a2", nk, a->ve, kbase, klimit, c->tx, BQ);
   gtLine(g, "gpu.barrier");
   GV cnt = gtMin(g, gtVal(g, "arith.subi %s, %s : index", gtMax(g, jlim, t0).s, t0.s), gtIdx(g, bk));
-  GV ires = gtForOpen(g, jv, gtIdx(g, 0), cnt, pin, 0, cur, n);
-  GV in[2 + 128];
-  gtIterVals(pin, 0, in, n);
-  GV j = {{0}};
-  snprintf(j.s, sizeof j.s, "%s", jv);
-  GV base = gtMulC(g, j, d);
+  kl->keys = gtForOpen(g, j.s, gtIdx(g, 0), cnt, pin, 0, cur, n);
+  gtIterVals(pin, 0, kl->in, n);
+  kl->base = gtMulC(g, j, d);
+}
+
+static void keyLoopClose(GT *g, const KeyLoop *kl, const GV *next, GV *out) {
+  GV inner[2 + 128];
+  gtYield(g, next, kl->n);
+  gtLine(g, "}");
+  gtResults(kl->keys, inner, kl->n);
+  gtYield(g, inner, kl->n);
+  gtLine(g, "}");
+  gtResults(kl->tiles, out, kl->n);
+}
+
+/* The online-softmax loop of one query row over all its keys (K, GV tiles in shared %shk, %shv); q[] holds
+ * the query row. Results: out[0] = m, out[1] = l, out[2..] = acc. */
+static void onlineSoftmax(GT *g, const Attn *a, const RowCtx *c, const GV *q, GV *out) {
+  int64_t d = a->d, bk = keyTile(d);
+  int n = 2 + (int)d;
+  GV init[2 + 128];
+  init[0] = gtF32(g, "0xFF800000");
+  init[1] = gtF32(g, "0.0");
+  GV zero = gtF32(g, "0.0");
+  for (int k = 0; k < d; ++k) init[2 + k] = zero;
+  KeyLoop kl;
+  keyLoopOpen(g, a, c, init, n, &kl);
+  const GV *in = kl.in;
   char scale[40];
   snprintf(scale, sizeof scale, "%.9e", a->scale);
-  GV sc = gtVal(g, "arith.mulf %s, %s : f32", gtDotShared(g, q, "%shk", bk * d, base, d).s, gtF32(g, scale).s);
+  GV sc = gtVal(g, "arith.mulf %s, %s : f32", gtDotShared(g, q, "%shk", bk * d, kl.base, d).s, gtF32(g, scale).s);
   GV m2 = gtVal(g, "arith.maximumf %s, %s : f32", in[0].s, sc.s);
   GV corr = gtExp(g, gtSubF(g, in[0], m2));
   GV p = gtExp(g, gtSubF(g, sc, m2));
@@ -115,15 +139,9 @@ static void onlineSoftmax(GT *g, const Attn *a, const RowCtx *c, const GV *q, GV
   next[0] = m2;
   next[1] = gtFma(g, in[1], corr, p);
   GV vrow[128];
-  gtRowShared(g, vrow, "%shv", bk * d, base, d);
+  gtRowShared(g, vrow, "%shv", bk * d, kl.base, d);
   for (int k = 0; k < d; ++k) next[2 + k] = gtFma(g, p, vrow[k], gtMulF(g, in[2 + k], corr));
-  gtYield(g, next, n);
-  gtLine(g, "}");
-  GV inner[2 + 128];
-  gtResults(ires, inner, n);
-  gtYield(g, inner, n);
-  gtLine(g, "}");
-  gtResults(res, out, n);
+  keyLoopClose(g, &kl, next, out);
 }
 
 
@@ -184,7 +202,7 @@ static void genStats(GT *g, const Attn *a) {
 }
 
 static void genDq(GT *g, const Attn *a) {
-  int64_t d = a->d, nq = a->b * a->hq * a->s * d, nk = a->b * a->hkv * a->skv * d, rows = a->b * a->hq * a->s;
+  int64_t d = a->d, nq = a->b * a->hq * a->s * d, rows = a->b * a->hq * a->s;
   int64_t bk = keyTile(d);
   char wg[256], scale[40];
   snprintf(scale, sizeof scale, "%.9e", a->scale);
@@ -198,28 +216,12 @@ static void genDq(GT *g, const Attn *a) {
   GV row = gtAdd(g, gtMulC(g, c.by, a->s), c.ic);
   GV lse = gtVal(g, "memref.load %%a4[%s] : memref<%" PRId64 "xf32>", row.s, rows);
   GV delta = gtVal(g, "memref.load %%a5[%s] : memref<%" PRId64 "xf32>", row.s, rows);
-  GV kend = gtIdx(g, a->skv);
-  if (a->causal) kend = gtMin(g, gtAddC(g, gtMulC(g, c.bx, BQ), BQ), kend);
-  GV nt = gtVal(g, "arith.ceildivui %s, %s : index", kend.s, gtIdx(g, bk).s);
-  GV jlim = a->causal ? gtAddC(g, c.ic, 1) : gtIdx(g, a->skv);
   GV init[128], zero = gtF32(g, "0.0");
   for (int k = 0; k < d; ++k) init[k] = zero;
-  GV res = gtForOpen(g, "%tq", gtIdx(g, 0), nt, "dq", 0, init, (int)d);
-  GV cur[128];
-  gtIterVals("dq", 0, cur, (int)d);
-  GV t = {"%tq"};
-  gtLine(g, "gpu.barrier");
-  GV t0 = gtMulC(g, t, bk);
-  GV kbase = gtAdd(g, c.kb, gtMulC(g, t0, d));
-  GV klimit = gtVal(g, "arith.subi %s, %s : index", gtIdx(g, a->skv).s, t0.s);
-  gtTileLoad(g, "%shk", bk, d, "%a1", nk, a->ke, kbase, klimit, c.tx, BQ);
-  gtTileLoad(g, "%shv", bk, d, "%a2", nk, a->ve, kbase, klimit, c.tx, BQ);
-  gtLine(g, "gpu.barrier");
-  GV cnt = gtMin(g, gtVal(g, "arith.subi %s, %s : index", gtMax(g, jlim, t0).s, t0.s), gtIdx(g, bk));
-  GV ires = gtForOpen(g, "%jq", gtIdx(g, 0), cnt, "iq", 0, cur, (int)d);
-  GV in[128];
-  gtIterVals("iq", 0, in, (int)d);
-  GV base = gtMulC(g, (GV){"%jq"}, d);
+  KeyLoop kl;
+  keyLoopOpen(g, a, &c, init, (int)d, &kl);
+  const GV *in = kl.in;
+  GV base = kl.base;
   GV s = gtMulF(g, gtDotShared(g, q, "%shk", bk * d, base, d), gtF32(g, scale));
   GV p = gtExp(g, gtSubF(g, s, lse));
   GV dp = gtDotShared(g, dO, "%shv", bk * d, base, d);
@@ -227,14 +229,8 @@ static void genDq(GT *g, const Attn *a) {
   GV krow[128], next[128];
   gtRowShared(g, krow, "%shk", bk * d, base, d);
   for (int k = 0; k < d; ++k) next[k] = gtFma(g, ds, krow[k], in[k]);
-  gtYield(g, next, (int)d);
-  gtLine(g, "}");
-  GV inner[128];
-  gtResults(ires, inner, (int)d);
-  gtYield(g, inner, (int)d);
-  gtLine(g, "}");
   GV out[128];
-  gtResults(res, out, (int)d);
+  keyLoopClose(g, &kl, next, out);
   GV sc = gtF32(g, scale);
   gtLine(g, "scf.if %s {", c.valid.s);
   for (int k = 0; k < d; ++k) gtStoreF32(g, gtMulF(g, out[k], sc), "%a6", nq, a->qe, gtAddC(g, c.qrow, k));
