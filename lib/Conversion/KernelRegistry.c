@@ -12,7 +12,6 @@
  * cube.kernel_function); cube-emit copies the function in under the kernel's name. Errors name the manifest
  * entry or the file, and what was expected; a registered kernel whose signature does not fit an op is an
  * error, not a silent fallback. */
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 
 #include "cube/GpuKernels.h"
 #include "cube/Ops.h"
+#include "cube/ReadFile.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
@@ -39,27 +39,10 @@ static MlirOperation findFunc(MlirModule m, const char *name) {
   return (MlirOperation){NULL};
 }
 
-static char *readFile(const char *path, char *err, size_t errSize) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return snprintf(err, errSize, "%s: cannot open: %s", path, strerror(errno)), NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *t = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (!t || fread(t, 1, (size_t)n, f) != (size_t)n) {
-    free(t);
-    fclose(f);
-    return snprintf(err, errSize, "%s: cannot read", path), NULL;
-  }
-  fclose(f);
-  t[n] = 0;
-  return t;
-}
-
 /* The registered module holding `function`, parsed in ctx; a null module with the reason in err. */
 static MlirModule parseKernelFile(MlirContext ctx, const char *path, const char *function, MlirOperation *fn, char *err,
                                   size_t errSize) {
-  char *text = readFile(path, err, errSize);
+  char *text = cubeReadTextFile(path, "the registered kernel file", err, errSize);
   if (!text) return (MlirModule){NULL};
   MlirModule m = mlirModuleCreateParse(ctx, mlirStringRefCreateFromCString(text));
   free(text);

@@ -7,6 +7,7 @@
  * the second whole run on, the run is a CUDA graph captured once (cudaRun). Every status is checked; a failure names the call, the step and CUDA's error name and text.
  * CUBE_CUDA_SYNC=1 synchronises after every step so that a faulting kernel is named. */
 #include "cube/CudaApi.h"
+#include "cube/ReadFile.h"
 #include "cube/Runtime.h"
 
 #include <stdio.h>
@@ -20,7 +21,6 @@ bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, siz
   return false;
 }
 #else
-#include <errno.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -187,24 +187,6 @@ static bool cudaRunTimed(CubeBackend *be, double *ms, char *err, size_t errSize)
 
 static const CubeBackendOps kCudaOps = {"cuda", cudaWrite, cudaRead, cudaRun, cudaSync, cudaClose, cudaRunTimed};
 
-/* Reads the whole PTX file, NUL-terminated as cuModuleLoadData wants. */
-static char *readText(const char *path, char *err, size_t errSize) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return snprintf(err, errSize, "%s: cannot open the kernels file: %s", path, strerror(errno)), NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
-    fclose(f);
-    free(text);
-    return snprintf(err, errSize, "%s: cannot read the kernels file", path), NULL;
-  }
-  fclose(f);
-  text[n] = 0;
-  return text;
-}
-
 /* Device 0, its primary context, and a check that the artifact's chip can run there. */
 static bool openDevice(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
   int count = 0, major = 0, minor = 0;
@@ -235,7 +217,7 @@ static bool loadModule(Cuda *c, const CubePlan *plan, char *err, size_t errSize)
   for (size_t i = 0; i < plan->nSteps; ++i) any |= plan->steps[i].op == CUBE_STEP_LAUNCH;
   if (!any) return true;
   char *path = cubePlanKernelsPath(plan);
-  char *ptx = readText(path, err, errSize);
+  char *ptx = cubeReadTextFile(path, "the kernels file", err, errSize); /* NUL-terminated, as cuModuleLoadData wants */
   if (!ptx) {
     free(path);
     return false;
