@@ -85,6 +85,10 @@ void cubeGemmCpu(const CubePlanStep *s, void *a, void *b, void *c, const void *b
 
 /* ---- parameters (Params.c) ---- */
 
+/* Fills buffer `buffer` (a tensor of `shape` and `dtype`) from an init spec, the stream keyed by (seed, name)
+ * as cube/Init.h documents; `what` names the kind in the out-of-memory message ("parameter"). */
+bool cubeFillFromInit(CubeBackend *be, int buffer, const CubeInitSpec *init, const int64_t *shape, int rank,
+                      CubeDType dtype, uint64_t seed, const char *name, const char *what, char *err, size_t errSize);
 /* Fills every parameter from its init spec, stream keyed by (seed, HF name) as cube/Init.h documents. */
 bool cubeParamsInit(const CubePlan *plan, CubeBackend *be, uint64_t seed, char *err, size_t errSize);
 

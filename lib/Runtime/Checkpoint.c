@@ -126,20 +126,9 @@ bool cubeBufferReadF32(const CubePlan *plan, CubeBackend *be, int buffer, float 
 bool cubeStatesInit(const CubePlan *plan, CubeBackend *be, uint64_t seed, char *err, size_t errSize) {
   for (size_t i = 0; i < plan->nStates; ++i) {
     const CubePlanState *q = &plan->states[i];
-    const CubePlanBuffer *b = &plan->buffers[q->buffer];
-    size_t n = (size_t)cubeShapeNumel(q->shape, q->rank);
-    float *f = malloc(n * sizeof(float) + 1);
-    void *bytes = malloc(b->bytes + 1);
-    bool ok = f && bytes;
-    if (ok) {
-      cubeInitFill(&q->init, q->shape, q->rank, seed, q->name, f);
-      ok = cubeConvertFromF32(f, n, q->dtype, bytes) && cubeBackendWrite(be, b->offset, bytes, b->bytes, err, errSize);
-    } else {
-      (void)ERR("out of memory initialising optimizer state '%s'", q->name);
-    }
-    free(f);
-    free(bytes);
-    if (!ok) return false;
+    if (!cubeFillFromInit(be, q->buffer, &q->init, q->shape, q->rank, q->dtype, seed, q->name, "optimizer state", err,
+                          errSize))
+      return false;
   }
   return true;
 }

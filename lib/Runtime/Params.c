@@ -30,23 +30,30 @@ bool cubeConvertToF32(const void *src, size_t n, CubeDType dtype, float *dst) {
   }
 }
 
+bool cubeFillFromInit(CubeBackend *be, int buffer, const CubeInitSpec *init, const int64_t *shape, int rank,
+                      CubeDType dtype, uint64_t seed, const char *name, const char *what, char *err, size_t errSize) {
+  const CubePlanBuffer *b = &be->plan->buffers[buffer];
+  size_t n = (size_t)cubeShapeNumel(shape, rank);
+  float *f = malloc(n * sizeof(float) + 1);
+  void *bytes = malloc(b->bytes + 1);
+  bool ok = f && bytes;
+  if (ok) {
+    cubeInitFill(init, shape, rank, seed, name, f);
+    ok = cubeConvertFromF32(f, n, dtype, bytes) && cubeBackendWrite(be, b->offset, bytes, b->bytes, err, errSize);
+  } else {
+    snprintf(err, errSize, "out of memory initialising %s '%s'", what, name);
+  }
+  free(f);
+  free(bytes);
+  return ok;
+}
+
 bool cubeParamsInit(const CubePlan *plan, CubeBackend *be, uint64_t seed, char *err, size_t errSize) {
   for (size_t i = 0; i < plan->nParams; ++i) {
     const CubePlanParam *q = &plan->params[i];
-    const CubePlanBuffer *b = &plan->buffers[q->buffer];
-    size_t n = (size_t)cubeShapeNumel(q->shape, q->rank);
-    float *f = malloc(n * sizeof(float) + 1);
-    void *bytes = malloc(b->bytes + 1);
-    bool ok = f && bytes;
-    if (ok) {
-      cubeInitFill(&q->init, q->shape, q->rank, seed, q->name, f);
-      ok = cubeConvertFromF32(f, n, q->dtype, bytes) && cubeBackendWrite(be, b->offset, bytes, b->bytes, err, errSize);
-    } else {
-      snprintf(err, errSize, "out of memory initialising parameter '%s'", q->name);
-    }
-    free(f);
-    free(bytes);
-    if (!ok) return false;
+    if (!cubeFillFromInit(be, q->buffer, &q->init, q->shape, q->rank, q->dtype, seed, q->name, "parameter", err,
+                          errSize))
+      return false;
   }
   return true;
 }
