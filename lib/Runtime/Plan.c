@@ -171,6 +171,19 @@ static bool parseBuffers(Ctx *c, json_t *root) {
   return true;
 }
 
+/* The "init" string of a param or state row: parsed into *spec, kept as *text (a missing optional one is
+ * `fallback`). */
+static bool getInit(Ctx *c, json_t *o, const char *where, const char *fallback, CubeInitSpec *spec, char **text) {
+  const char *init;
+  if (!getStr(c, o, where, "init", fallback == NULL, &init)) return false;
+  if (!init) init = fallback;
+  char msg[256];
+  if (!cubeInitSpecParse(init, strlen(init), spec, msg, sizeof msg))
+    return fail(c, where, "init", "'%s' is not a valid initialiser: %s", init, msg);
+  *text = strdup(init);
+  return true;
+}
+
 static bool parseParams(Ctx *c, json_t *root) {
   CubePlan *p = c->plan;
   json_t *arr = json_object_get(root, "params");
@@ -184,18 +197,14 @@ static bool parseParams(Ctx *c, json_t *root) {
     snprintf(where, sizeof where, "params[%zu]", i);
     if (!getObject(c, o, where)) return false;
     CubePlanParam *q = &p->params[i];
-    const char *name, *init;
+    const char *name;
     if (!getStr(c, o, where, "name", true, &name)) return false;
     if (cubePlanFindParam(p, name)) return fail(c, where, "name", "duplicate parameter '%s'", name);
     if (!getBufferName(c, o, where, "buffer", &q->buffer) || !getDType(c, o, where, "dtype", &q->dtype) ||
-        !getShape(c, o, where, "shape", &q->rank, q->shape) || !getStr(c, o, where, "init", true, &init) ||
+        !getShape(c, o, where, "shape", &q->rank, q->shape) || !getInit(c, o, where, NULL, &q->init, &q->initText) ||
         !getBool(c, o, where, "trainable", true, &q->trainable))
       return false;
-    char msg[256];
-    if (!cubeInitSpecParse(init, strlen(init), &q->init, msg, sizeof msg))
-      return fail(c, where, "init", "'%s' is not a valid initialiser: %s", init, msg);
     q->name = strdup(name);
-    q->initText = strdup(init);
     p->nParams = i + 1;
   }
   return true;
@@ -215,7 +224,7 @@ static bool parseStates(Ctx *c, json_t *root) {
     snprintf(where, sizeof where, "state[%zu]", i);
     if (!getObject(c, o, where)) return false;
     CubePlanState *q = &p->states[i];
-    const char *name, *param, *init;
+    const char *name, *param;
     if (!getStr(c, o, where, "name", true, &name)) return false;
     if (cubePlanFindState(p, name)) return fail(c, where, "name", "duplicate state '%s'", name);
     if (!getStr(c, o, where, "param", true, &param)) return false;
@@ -223,14 +232,9 @@ static bool parseStates(Ctx *c, json_t *root) {
     if (!pp) return fail(c, where, "param", "unknown parameter '%s'", param);
     q->param = (int)(pp - p->params);
     if (!getBufferName(c, o, where, "buffer", &q->buffer) || !getDType(c, o, where, "dtype", &q->dtype) ||
-        !getShape(c, o, where, "shape", &q->rank, q->shape) || !getStr(c, o, where, "init", false, &init))
+        !getShape(c, o, where, "shape", &q->rank, q->shape) || !getInit(c, o, where, "zeros", &q->init, &q->initText))
       return false;
-    if (!init) init = "zeros";
-    char msg[256];
-    if (!cubeInitSpecParse(init, strlen(init), &q->init, msg, sizeof msg))
-      return fail(c, where, "init", "'%s' is not a valid initialiser: %s", init, msg);
     q->name = strdup(name);
-    q->initText = strdup(init);
     p->nStates = i + 1;
   }
   return true;
