@@ -390,17 +390,23 @@ static void ruleRmsnorm(CubeVerifier *v, MlirOperation op) {
   expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
 }
 
-static void ruleRope(CubeVerifier *v, MlirOperation op) {
+/* rope and rope_grad: theta > 0, a [B, heads, S, D] float operand #0 (`name`) with even D, a result of its
+ * type (`like` words the message). */
+static void ruleRopeLike(CubeVerifier *v, MlirOperation op, const char *name, const char *like) {
   MlirType x = opnd(op, 0);
+  char what[64];
+  snprintf(what, sizeof what, "operand #0 (%s)", name);
   needPositiveFloat(v, op, "theta", true, true);
-  bool ok = needFloat(v, op, "operand #0 (input)", x);
-  if (!needRank(v, op, "operand #0 (input)", x, 4, false, "[B, heads, S, D]") || !ok) return;
+  bool ok = needFloat(v, op, what, x);
+  if (!needRank(v, op, what, x, 4, false, "[B, heads, S, D]") || !ok) return;
   if (last(x, 1) % 2) {
-    emit(v, op, "head dim D = %lld must be even (input is %s)", (long long)last(x, 1), shapeText(x, false).s);
+    emit(v, op, "head dim D = %lld must be even (%s is %s)", (long long)last(x, 1), name, shapeText(x, false).s);
     return;
   }
-  expectLike(v, op, "result", res(op, 0), x, elemOf(x), "the input's type");
+  expectLike(v, op, "result", res(op, 0), x, elemOf(x), like);
 }
+
+static void ruleRope(CubeVerifier *v, MlirOperation op) { ruleRopeLike(v, op, "input", "the input's type"); }
 
 /* softmax(x * scale) along dim; optional scale (finite, > 0) and causal_period N >= 1 (dim must be the last,
  * rank >= 2: element j of row r, rows counted over the whole input (every dim but the last), is masked when
@@ -665,17 +671,7 @@ static void ruleRmsnormGrad(CubeVerifier *v, MlirOperation op) {
   expectLike(v, op, "result #1", res(op, 1), w, elemOf(w), "dweight has the weight's type");
 }
 
-static void ruleRopeGrad(CubeVerifier *v, MlirOperation op) {
-  MlirType g = opnd(op, 0);
-  needPositiveFloat(v, op, "theta", true, true);
-  bool ok = needFloat(v, op, "operand #0 (dout)", g);
-  if (!needRank(v, op, "operand #0 (dout)", g, 4, false, "[B, heads, S, D]") || !ok) return;
-  if (last(g, 1) % 2) {
-    emit(v, op, "head dim D = %lld must be even (dout is %s)", (long long)last(g, 1), shapeText(g, false).s);
-    return;
-  }
-  expectLike(v, op, "result", res(op, 0), g, elemOf(g), "dout's type");
-}
+static void ruleRopeGrad(CubeVerifier *v, MlirOperation op) { ruleRopeLike(v, op, "dout", "dout's type"); }
 
 static void ruleSoftmaxGrad(CubeVerifier *v, MlirOperation op) {
   MlirType y = opnd(op, 0), g = opnd(op, 1);
