@@ -51,6 +51,7 @@ typedef struct {
   CUresult (*eventSynchronize)(CUevent);
   CUresult (*eventElapsedTime)(float *, CUevent, CUevent);
   CUresult (*eventDestroy)(CUevent);
+  CUresult (*streamWaitEvent)(CUstream, CUevent, unsigned);
   CUresult (*getErrorString)(CUresult, const char **);
   CUresult (*getErrorName)(CUresult, const char **);
 } CubeCuda;
@@ -61,6 +62,31 @@ bool cubeCudaLoad(CubeCuda *cu, char *err, size_t errSize);
 void cubeCudaUnload(CubeCuda *cu);
 /* True for CUDA_SUCCESS; otherwise "WHAT failed: CUDA_ERROR_NAME (description)" into err. */
 bool cubeCudaCheck(const CubeCuda *cu, CUresult r, const char *what, char *err, size_t errSize);
+
+/* NCCL (Nccl.c), loaded at run time like the driver: $CUBE_NCCL_LIBRARY, else libnccl.so.2 from the library
+ * path. NCCL's headers are not a build dependency: the few types and constants below are its stable C ABI
+ * (nccl.h 2.x: ncclUniqueId is 128 bytes, results are ints with 0 = ncclSuccess). */
+typedef struct {
+  char internal[128];
+} CubeNcclId;
+enum { CUBE_NCCL_FLOAT16 = 6, CUBE_NCCL_FLOAT32 = 7, CUBE_NCCL_BFLOAT16 = 9 };
+enum { CUBE_NCCL_SUM = 0, CUBE_NCCL_AVG = 4 };
+typedef struct {
+  void *lib;
+  int (*getVersion)(int *);
+  int (*getUniqueId)(CubeNcclId *);
+  int (*commInitRank)(void **, int, CubeNcclId, int);
+  int (*commDestroy)(void *);
+  int (*allReduce)(const void *, void *, size_t, int, int, void *, CUstream);
+  int (*groupStart)(void);
+  int (*groupEnd)(void);
+  const char *(*getErrorString)(int);
+} CubeNccl;
+/* dlopen's NCCL and resolves its entry points; on failure a message saying where it looked. */
+bool cubeNcclLoad(CubeNccl *nc, char *err, size_t errSize);
+void cubeNcclUnload(CubeNccl *nc);
+/* True for ncclSuccess; otherwise "WHAT failed: NCCL error N (text)" into err. */
+bool cubeNcclCheck(const CubeNccl *nc, int r, const char *what, char *err, size_t errSize);
 
 /* cuBLASLt (Cublas.c): one handle and workspace per backend, one prepared descriptor set per gemm step. */
 typedef struct CubeCublas CubeCublas;

@@ -107,7 +107,14 @@ typedef struct {
 
 typedef enum { CUBE_PROGRAM_FORWARD, CUBE_PROGRAM_TRAIN_STEP } CubeProgram;
 
-typedef enum { CUBE_STEP_CALL, CUBE_STEP_LAUNCH, CUBE_STEP_GEMM, CUBE_STEP_COPY } CubeStepOp;
+typedef enum {
+  CUBE_STEP_CALL,
+  CUBE_STEP_LAUNCH,
+  CUBE_STEP_GEMM,
+  CUBE_STEP_COPY,
+  CUBE_STEP_ALL_REDUCE, /* start reducing a bucket of buffers over the ranks (in place) */
+  CUBE_STEP_WAIT        /* the bucket's reduction has finished before the next step */
+} CubeStepOp;
 
 typedef struct {
   CubeStepOp op;
@@ -125,6 +132,11 @@ typedef struct {
   /* copy */
   CubePlanRef src, dst;
   uint64_t bytes;
+  /* all_reduce, wait: the bucket; all_reduce: its buffers (each whole, from ref.offset 0) and avg or sum */
+  int64_t bucket;
+  int *buffers;
+  size_t nBuffers;
+  bool average;
   /* provenance, for messages and profiles */
   char *cubeOp, *scope;
 } CubePlanStep;
@@ -148,6 +160,7 @@ typedef struct {
   CubePlanState *states;
   size_t nStates;
   CubePlanLora lora;
+  size_t nBuckets; /* all_reduce steps (buckets 0 .. nBuckets-1): a data-parallel plan when > 0 */
 } CubePlan;
 
 /* Reads ARTIFACT/plan.json. On failure returns false with the message in err and *out empty. */

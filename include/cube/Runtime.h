@@ -29,6 +29,26 @@ bool cubeRangeInside(uint64_t offset, uint64_t bytes, uint64_t total);
 /* A zeroed host allocation of `bytes` (at least 1) aligned to max(alignment, 64). Free with free(). */
 void *cubeArenaAllocHost(uint64_t bytes, uint64_t alignment, char *err, size_t errSize);
 
+/* ---- the ranks of a data-parallel run (Comm.c; docs/runtime.md "Data parallelism") ---- */
+
+typedef struct CubeComm CubeComm;
+#define CUBE_COMM_ID_BYTES 128 /* an ncclUniqueId */
+/* Rank, number of ranks and the rank's GPU; a NULL comm is a single process (0, 1, 0). */
+int cubeCommRank(const CubeComm *c);
+int cubeCommSize(const CubeComm *c);
+int cubeCommLocalRank(const CubeComm *c);
+/* Rank 0's id bytes (CUBE_COMM_ID_BYTES) copied to every rank; all ranks call it. */
+bool cubeCommShareId(CubeComm *c, void *id, char *err, size_t errSize);
+/* Sums (average: then divides by the number of ranks) `count` f32/bf16/f16 values over the ranks, in place,
+ * in rank order and f32, so that every rank gets the same result; all ranks call it with the same count. */
+bool cubeCommAllReduceHost(CubeComm *c, void *data, uint64_t count, CubeDType dtype, bool average, char *err,
+                           size_t errSize);
+/* `cube-run --nproc N`: runs body(comm, arg) in N forked processes (rank i: RANK=LOCAL_RANK=i, WORLD_SIZE=N
+ * in its environment; NCCL_NVLS_ENABLE=0 unless set) and waits for all of them. The first rank to fail stops
+ * the others; returns its exit status (or 128 + signal), 0 when all succeed. */
+typedef int (*CubeRankMain)(CubeComm *comm, void *arg);
+int cubeLaunchRanks(int nproc, CubeRankMain body, void *arg, FILE *err);
+
 /* ---- backends (Backend.c, BackendCpu.c, BackendCuda.c) ---- */
 
 typedef struct CubeBackend CubeBackend;
@@ -55,6 +75,7 @@ typedef struct {
 struct CubeBackend {
   const CubeBackendOps *ops;
   const CubePlan *plan; /* borrowed: must outlive the backend */
+  CubeComm *comm;       /* borrowed; NULL: one process, and all_reduce/wait steps do nothing */
   void *impl;
   CubeProfile *profile; /* NULL unless profiling: then cubeBackendRun times every step */
 };
@@ -62,9 +83,13 @@ struct CubeBackend {
 /* device: "cpu" or "cuda". Allocates the zeroed arena and loads every kernel the steps name (a missing
  * kernels file or kernel is an error naming it). */
 bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
+/* As cubeBackendOpen, for one rank of a data-parallel run (comm may be NULL): the CUDA backend takes the GPU
+ * of the rank's local rank and, for a plan with all_reduce steps, opens an NCCL communicator of all ranks. */
+bool cubeBackendOpenRank(const char *device, const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err,
+                         size_t errSize);
 /* The device entry points; cubeBackendOpen also checks that the plan's steps suit the device. */
-bool cubeBackendOpenCpu(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
-bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize);
+bool cubeBackendOpenCpu(const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err, size_t errSize);
+bool cubeBackendOpenCuda(const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err, size_t errSize);
 /* Bounds-checked against the arena, then delegated to the backend. */
 bool cubeBackendWrite(CubeBackend *be, uint64_t offset, const void *src, uint64_t bytes, char *err, size_t errSize);
 bool cubeBackendRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes, char *err, size_t errSize);
@@ -211,6 +236,7 @@ typedef struct {
   const char *saveAdapter, *mergeLora, *log;
   bool overwrite;
   int progress;         /* 1: a progress bar (\r), 0: one plain line per step */
+  CubeComm *comm;       /* a rank of `--nproc N` (NULL: one process): rank 0 prints, logs and saves */
 } CubeTrainOptions;
 
 /* The training loop behind `cube-run --steps N`. */

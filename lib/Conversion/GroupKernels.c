@@ -182,7 +182,7 @@ static bool groupOp(Group *g, MlirOperation op) {
   MlirLocation loc = mlirOperationGetLocation(op);
   char msg[512];
   if (cubeOpNameIs(op, "func.return") || cubeIsOp(op, "param") || cubeIsOp(op, "opt_state") ||
-      cubeIsOp(op, "reshape"))
+      cubeIsOp(op, "reshape") || cubeIsOp(op, "all_reduce")) /* all_reduce: a collective step of the plan */
     return true;
   if (cubeIsCheckpoint(op) || cubeIsOp(op, "dropout")) {
     mlirEmitError(loc, "cube-group-kernels: @forward still has checkpoints or dropout; run cube-prepare-forward first");

@@ -34,6 +34,7 @@ typedef struct {
   int64_t bytes, offset;
   int aliasOf; /* -1 */
   int64_t first, last; /* live interval: op indices (roots: over all aliases) */
+  int64_t pendingBucket; /* roots: 1 + the all_reduce bucket whose collective may still write it, else 0 */
 } Buf;
 
 typedef struct {
@@ -61,6 +62,8 @@ typedef struct {
   const CubeLaunchList *launches;
   MlirOperation module;
   bool reuse; /* memory planning on: outputs may also take an input's bytes in place (inPlaceRoot) */
+  json_t *bucketStep; /* the all_reduce step the next op of the same bucket joins, else NULL */
+  int64_t bucket;
   bool failed;
 } Plan;
 
@@ -247,6 +250,59 @@ static void planReshape(Plan *p, MlirOperation op) {
   MlirValue v = mlirOperationGetResult(op, 0);
   int b = newBuf(p, op, mlirValueGetType(v), "activation", name, src);
   if (b >= 0) bind(p, v, b);
+}
+
+/* A `wait` step for every pending all_reduce bucket that one of op's operands belongs to (all of them when
+ * op is NULL): the collective started at the bucket's all_reduce step must have finished before a later step
+ * reads (or the run ends with) a reduced value. */
+static void waitForBuckets(Plan *p, MlirOperation op) {
+  intptr_t n = mlirOperationIsNull(op) ? (intptr_t)p->nBufs : mlirOperationGetNumOperands(op);
+  for (intptr_t i = 0; i < n; ++i) {
+    int b = mlirOperationIsNull(op) ? (int)i : findBuf(p, mlirOperationGetOperand(op, i));
+    if (b < 0) continue;
+    int64_t k = p->bufs[p->bufs[b].aliasOf >= 0 ? p->bufs[b].aliasOf : b].pendingBucket;
+    if (!k) continue;
+    json_array_append_new(p->steps, json_pack("{s:s, s:I}", "op", "wait", "bucket", (json_int_t)(k - 1)));
+    for (size_t j = 0; j < p->nBufs; ++j)
+      if (p->bufs[j].pendingBucket == k) p->bufs[j].pendingBucket = 0;
+  }
+  p->bucketStep = NULL;
+}
+
+/* cube.all_reduce: the result is the operand's buffer (an alias: the collective reduces in place); the ops of
+ * one bucket (adjacent, as the verifier requires) become one `all_reduce` step listing their buffers. */
+static void planAllReduce(Plan *p, MlirOperation op) {
+  int src = operandBuf(p, op, 0);
+  int64_t bucket = -1;
+  MlirStringRef red;
+  if (src < 0) return;
+  if (!cubeGetI64Attr(op, "bucket", &bucket) || !cubeGetStrAttr(op, "reduction", &red)) {
+    fail(p, op, "cube.all_reduce without its bucket and reduction attributes");
+    return;
+  }
+  char name[32];
+  snprintf(name, sizeof name, "t%d", p->next++);
+  MlirValue v = mlirOperationGetResult(op, 0);
+  int b = newBuf(p, op, mlirValueGetType(v), "activation", name, src);
+  if (b < 0) return;
+  bind(p, v, b);
+  touch(p, src);
+  int root = p->bufs[src].aliasOf >= 0 ? p->bufs[src].aliasOf : src;
+  if (p->bufs[root].pendingBucket) {
+    fail(p, op, "a value is all-reduced twice before it is read");
+    return;
+  }
+  p->bufs[root].pendingBucket = bucket + 1;
+  if (!p->bucketStep || p->bucket != bucket) {
+    char r[16];
+    snprintf(r, sizeof r, "%.*s", (int)(red.length < 15 ? red.length : 15), red.data);
+    p->bucketStep = json_pack("{s:s, s:I, s:s, s:[]}", "op", "all_reduce", "bucket", (json_int_t)bucket, "reduction",
+                              r, "buffers");
+    provenance(p->bucketStep, op, "cube.all_reduce");
+    json_array_append_new(p->steps, p->bucketStep);
+    p->bucket = bucket;
+  }
+  json_array_append_new(json_object_get(p->bucketStep, "buffers"), ref(p, src));
 }
 
 static void planGemm(Plan *p, MlirOperation op) {
@@ -642,9 +698,18 @@ char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip
     else if (cubeIsOp(op, "opt_state")) planState(&p, op);
     else if (cubeIsOp(op, "reshape")) planReshape(&p, op);
     else if (cubeOpNameIs(op, "tensor.empty")) planEmpty(&p, op);
-    else if (cubeHasAttr(op, CUBE_ATTR_GEMM) && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul"))) planGemm(&p, op);
-    else if (cubeOpNameIs(op, "func.call")) planCall(&p, op);
-    else if (cubeOpNameIs(op, "func.return")) planReturn(&p, op);
+    else if (cubeIsOp(op, "all_reduce")) planAllReduce(&p, op);
+    else if (cubeHasAttr(op, CUBE_ATTR_GEMM) && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul"))) {
+      waitForBuckets(&p, op);
+      planGemm(&p, op);
+    } else if (cubeOpNameIs(op, "func.call")) {
+      waitForBuckets(&p, op);
+      planCall(&p, op);
+    } else if (cubeOpNameIs(op, "func.return")) {
+      waitForBuckets(&p, op);
+      planReturn(&p, op);
+      waitForBuckets(&p, (MlirOperation){NULL});
+    }
     else {
       MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(op));
       snprintf(err, sizeof err, "'%.*s' in @%s has no step (run cube-prepare-forward, cube-group-kernels and "

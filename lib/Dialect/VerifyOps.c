@@ -12,6 +12,7 @@
 #include "VerifyInternal.h"
 #include "cube/InitSpec.h"
 #include "cube/Ops.h"
+#include "cube/Rewrite.h"
 #include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 
@@ -813,6 +814,37 @@ static void ruleOptState(CubeVerifier *v, MlirOperation op) {
   }
 }
 
+static bool bucketOf(MlirOperation op, int64_t *bucket) {
+  MlirAttribute a = attr(op, "bucket");
+  if (!cubeIsOp(op, "all_reduce") || mlirAttributeIsNull(a) || !mlirAttributeIsAInteger(a)) return false;
+  *bucket = mlirIntegerAttrGetValueInt(a);
+  return true;
+}
+
+/* all_reduce: the result is the input's type (a float tensor), reduction avg or sum, bucket >= 0, and the
+ * ops of one bucket stand next to each other in their block (they become one collective step). */
+static void ruleAllReduce(CubeVerifier *v, MlirOperation op) {
+  if (needFloat(v, op, "operand #0 (input)", opnd(op, 0)))
+    expectLike(v, op, "result", res(op, 0), opnd(op, 0), elemOf(opnd(op, 0)), "the input's type");
+  MlirStringRef red;
+  if (getStr(v, op, "reduction", &red) == 1 && !cubeRefEq(red, "avg") && !cubeRefEq(red, "sum"))
+    emit(v, op, "reduction must be 'avg' or 'sum', got '%.*s'", CUBE_SR(red));
+  int64_t bucket;
+  if (getI64(v, op, "bucket", &bucket) == 1 && bucket < 0)
+    emit(v, op, "bucket must be >= 0, got %lld", (long long)bucket);
+  int64_t b = -1;
+  MlirOperation next = mlirOperationGetNextInBlock(op);
+  while (!mlirOperationIsNull(next) && bucketOf(next, &b) && b == bucket) next = mlirOperationGetNextInBlock(next);
+  for (; !mlirOperationIsNull(next); next = mlirOperationGetNextInBlock(next))
+    if (bucketOf(next, &b) && b == bucket) {
+      char loc[256];
+      cubeVerifyPrintLoc(mlirOperationGetLocation(next), loc, sizeof loc);
+      emit(v, op, "the all_reduce ops of bucket %lld must stand next to each other, but another one is at %s, "
+           "after other ops", (long long)bucket, loc);
+      break;
+    }
+}
+
 static void ruleAdamwUpdate(CubeVerifier *v, MlirOperation op) {
   static const char *const names[] = {"operand #0 (param)", "operand #1 (grad)", "operand #2 (exp_avg)",
                                       "operand #3 (exp_avg_sq)"};
@@ -945,6 +977,7 @@ static const OpRule kRules[] = {
     {"opt_state", 0, 0, 1, 1, "no operands", {NULL}, ruleOptState},
     {"adamw_update", 7, 7, 0, 0, "7 operands (param, grad, exp_avg, exp_avg_sq, lr, step, grad_scale)",
      {"param", "grad", "exp_avg", "exp_avg_sq", "lr", "step", "grad_scale"}, ruleAdamwUpdate},
+    {"all_reduce", 1, 1, 1, 1, "1 operand (input)", {"input"}, ruleAllReduce},
 };
 
 static const char *operandName(const OpRule *r, intptr_t i) {

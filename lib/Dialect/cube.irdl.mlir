@@ -338,4 +338,17 @@ irdl.dialect @cube {
     irdl.operands(param: %p, grad: %g, exp_avg: %m, exp_avg_sq: %v, lr: %lr, step: %step, grad_scale: %gs)
     irdl.attributes {"beta1" = %b1, "beta2" = %b2, "eps" = %eps, "weight_decay" = %wd}
   }
+  // ---- data parallelism (cube-data-parallel) ------------------------------------------------------
+  // The value reduced over every rank of a data-parallel run ("avg": the mean, as DDP averages gradients;
+  // "sum"). One op per tensor: the ops of one `bucket` stand next to each other and become one collective
+  // step of the plan (IRDL binds a variadic group to one type, and a bucket holds tensors of many shapes).
+  irdl.operation @all_reduce {
+    %x = irdl.base "!builtin.tensor"
+    %o = irdl.base "!builtin.tensor"
+    %r = irdl.base "#builtin.string"
+    %b = irdl.base "#builtin.integer"
+    irdl.operands(input: %x)
+    irdl.attributes {"reduction" = %r, "bucket" = %b}
+    irdl.results(out: %o)
+  }
 }

@@ -17,14 +17,19 @@ static bool runsOn(const CubePlan *plan, CubeStepOp foreign, char *err, size_t e
   return true;
 }
 
-bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+bool cubeBackendOpenRank(const char *device, const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err,
+                         size_t errSize) {
   *out = NULL;
   if (!strcmp(device, "cpu"))
-    return runsOn(plan, CUBE_STEP_LAUNCH, err, errSize) && cubeBackendOpenCpu(plan, out, err, errSize);
+    return runsOn(plan, CUBE_STEP_LAUNCH, err, errSize) && cubeBackendOpenCpu(plan, comm, out, err, errSize);
   if (!strcmp(device, "cuda"))
-    return runsOn(plan, CUBE_STEP_CALL, err, errSize) && cubeBackendOpenCuda(plan, out, err, errSize);
+    return runsOn(plan, CUBE_STEP_CALL, err, errSize) && cubeBackendOpenCuda(plan, comm, out, err, errSize);
   snprintf(err, errSize, "unknown device '%s' (expected cpu or cuda)", device);
   return false;
+}
+
+bool cubeBackendOpen(const char *device, const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+  return cubeBackendOpenRank(device, plan, NULL, out, err, errSize);
 }
 
 bool cubeBackendWrite(CubeBackend *be, uint64_t offset, const void *src, uint64_t bytes, char *err, size_t errSize) {

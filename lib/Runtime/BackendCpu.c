@@ -158,6 +158,16 @@ static bool cpuRun(CubeBackend *be, size_t first, size_t end, char *err, size_t 
     case CUBE_STEP_GEMM:
       cubeGemmCpu(s, at(c, plan, &s->a), at(c, plan, &s->b), at(c, plan, &s->c), s->hasBias ? at(c, plan, &s->bias) : NULL);
       break;
+    case CUBE_STEP_ALL_REDUCE: /* blocking: the wait step has nothing left to do */
+      for (size_t j = 0; be->comm && j < s->nBuffers; ++j) {
+        const CubePlanBuffer *b = &plan->buffers[s->buffers[j]];
+        uint64_t count = b->bytes / (b->dtype == CUBE_DT_F32 ? 4 : 2);
+        if (!cubeCommAllReduceHost(be->comm, c->arena + b->offset, count, b->dtype, s->average, err, errSize))
+          return false;
+      }
+      break;
+    case CUBE_STEP_WAIT:
+      break;
     case CUBE_STEP_LAUNCH:
       snprintf(err, errSize, "%s: steps[%zu]: a launch step cannot run on the CPU", plan->path, i);
       return false;
@@ -230,12 +240,13 @@ static bool loadKernels(Cpu *c, const CubePlan *plan, char *err, size_t errSize)
   return true;
 }
 
-bool cubeBackendOpenCpu(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+bool cubeBackendOpenCpu(const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err, size_t errSize) {
   *out = NULL;
   CubeBackend *be = calloc(1, sizeof *be);
   Cpu *c = calloc(1, sizeof *c);
   be->ops = &kCpuOps;
   be->plan = plan;
+  be->comm = comm;
   be->impl = c;
   c->fns = calloc(plan->nSteps + 1, sizeof *c->fns);
   c->arena = cubeArenaAllocHost(plan->arenaBytes, plan->alignment, err, errSize);

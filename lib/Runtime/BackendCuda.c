@@ -14,7 +14,8 @@
 #include <string.h>
 
 #ifndef CUBE_HAVE_CUDA_HEADERS
-bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+bool cubeBackendOpenCuda(const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err, size_t errSize) {
+  (void)comm;
   *out = NULL;
   snprintf(err, errSize, "this build of cube has no CUDA backend (cuda.h and cublasLt.h were not found when it was "
            "built; install the CUDA toolkit headers and rebuild)");
@@ -45,6 +46,11 @@ typedef struct {
   bool useGraph;
   unsigned plainRuns;
   CUgraphExec graphExec;
+  /* data parallelism: an NCCL communicator of all ranks (plans with all_reduce steps, run under --nproc) */
+  CubeNccl nccl;
+  void *ncclComm;
+  CUstream commStream;        /* the collectives run here, beside the rest of the backward */
+  CUevent *ready, *reduced;   /* per bucket: its gradients are final / its all_reduce has finished */
 } Cuda;
 
 static CUdeviceptr at(Cuda *c, const CubePlan *plan, const CubePlanRef *r) {
@@ -64,6 +70,33 @@ static bool cudaRead(CubeBackend *be, uint64_t offset, void *dst, uint64_t bytes
 static bool cudaSync(CubeBackend *be, char *err, size_t errSize) {
   Cuda *c = be->impl;
   return cubeCudaCheck(&c->cu, c->cu.ctxSynchronize(), "cuCtxSynchronize (after the plan's steps)", err, errSize);
+}
+
+/* An all_reduce step: the comm stream waits until the main stream has finished the bucket's gradients, then
+ * reduces every buffer of the bucket (one NCCL group) and records `reduced`, which the bucket's wait step
+ * makes the main stream wait for; the main stream goes on with the backward meanwhile. */
+static bool startAllReduce(Cuda *c, const CubePlan *plan, const CubePlanStep *s, size_t i, char *err,
+                           size_t errSize) {
+  char what[128];
+  snprintf(what, sizeof what, "the all_reduce of bucket %lld (steps[%zu])", (long long)s->bucket, i);
+  if (!cubeCudaCheck(&c->cu, c->cu.eventRecord(c->ready[s->bucket], c->stream), "cuEventRecord", err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.streamWaitEvent(c->commStream, c->ready[s->bucket], 0), "cuStreamWaitEvent", err,
+                     errSize) ||
+      !cubeNcclCheck(&c->nccl, c->nccl.groupStart(), "ncclGroupStart", err, errSize))
+    return false;
+  bool ok = true;
+  for (size_t j = 0; j < s->nBuffers && ok; ++j) {
+    const CubePlanBuffer *b = &plan->buffers[s->buffers[j]];
+    int type = b->dtype == CUBE_DT_F32 ? CUBE_NCCL_FLOAT32 : b->dtype == CUBE_DT_BF16 ? CUBE_NCCL_BFLOAT16
+                                                                                        : CUBE_NCCL_FLOAT16;
+    void *ptr = (void *)(uintptr_t)(c->base + b->offset);
+    ok = cubeNcclCheck(&c->nccl, c->nccl.allReduce(ptr, ptr, b->bytes / (type == CUBE_NCCL_FLOAT32 ? 4 : 2), type,
+                                                   s->average ? CUBE_NCCL_AVG : CUBE_NCCL_SUM, c->ncclComm,
+                                                   c->commStream), what, err, errSize);
+  }
+  int r = c->nccl.groupEnd();
+  return ok && cubeNcclCheck(&c->nccl, r, "ncclGroupEnd", err, errSize) &&
+         cubeCudaCheck(&c->cu, c->cu.eventRecord(c->reduced[s->bucket], c->commStream), "cuEventRecord", err, errSize);
 }
 
 static bool runSteps(CubeBackend *be, size_t first, size_t end, char *err, size_t errSize) {
@@ -89,6 +122,14 @@ static bool runSteps(CubeBackend *be, size_t first, size_t end, char *err, size_
       snprintf(what, sizeof what, "cuMemcpyDtoDAsync (steps[%zu])", i);
       ok = s->bytes == 0 || cubeCudaCheck(&c->cu, c->cu.memcpyDtoDAsync(at(c, plan, &s->dst), at(c, plan, &s->src),
                                                                         s->bytes, c->stream), what, err, errSize);
+      break;
+    case CUBE_STEP_ALL_REDUCE:
+      if (c->ncclComm) ok = startAllReduce(c, plan, s, i, err, errSize);
+      break;
+    case CUBE_STEP_WAIT:
+      snprintf(what, sizeof what, "cuStreamWaitEvent for bucket %lld (steps[%zu])", (long long)s->bucket, i);
+      if (c->ncclComm)
+        ok = cubeCudaCheck(&c->cu, c->cu.streamWaitEvent(c->stream, c->reduced[s->bucket], 0), what, err, errSize);
       break;
     case CUBE_STEP_CALL:
       snprintf(err, errSize, "%s: steps[%zu]: a call step cannot run on CUDA", plan->path, i);
@@ -147,6 +188,15 @@ static void cudaClose(CubeBackend *be) {
         if (c->events[i]) c->cu.eventDestroy(c->events[i]);
     free(c->events);
     if (c->graphExec) c->cu.graphExecDestroy(c->graphExec);
+    if (c->ncclComm) c->nccl.commDestroy(c->ncclComm);
+    for (size_t k = 0; k < be->plan->nBuckets; ++k) {
+      if (c->ready && c->ready[k]) c->cu.eventDestroy(c->ready[k]);
+      if (c->reduced && c->reduced[k]) c->cu.eventDestroy(c->reduced[k]);
+    }
+    free(c->ready);
+    free(c->reduced);
+    if (c->commStream) c->cu.streamDestroy(c->commStream);
+    cubeNcclUnload(&c->nccl);
     if (c->stream) c->cu.streamDestroy(c->stream);
     cubeCublasClose(c->cublas);
     if (c->module) c->cu.moduleUnload(c->module);
@@ -187,15 +237,46 @@ static bool cudaRunTimed(CubeBackend *be, double *ms, char *err, size_t errSize)
 
 static const CubeBackendOps kCudaOps = {"cuda", cudaWrite, cudaRead, cudaRun, cudaSync, cudaClose, cudaRunTimed};
 
-/* Device 0, its primary context, and a check that the artifact's chip can run there. */
-static bool openDevice(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
+/* The NCCL communicator of all ranks (rank 0's id reaches the others through the launcher's shared memory),
+ * the comm stream and the per-bucket events. */
+static bool openNccl(Cuda *c, const CubePlan *plan, CubeComm *comm, char *err, size_t errSize) {
+  CubeNcclId id;
+  memset(&id, 0, sizeof id);
+  char what[160];
+  snprintf(what, sizeof what, "ncclCommInitRank (rank %d of %d)", cubeCommRank(comm), cubeCommSize(comm));
+  if (!cubeNcclLoad(&c->nccl, err, errSize) ||
+      (cubeCommRank(comm) == 0 && !cubeNcclCheck(&c->nccl, c->nccl.getUniqueId(&id), "ncclGetUniqueId", err, errSize)) ||
+      !cubeCommShareId(comm, &id, err, errSize) ||
+      !cubeNcclCheck(&c->nccl, c->nccl.commInitRank(&c->ncclComm, cubeCommSize(comm), id, cubeCommRank(comm)), what,
+                     err, errSize) ||
+      !cubeCudaCheck(&c->cu, c->cu.streamCreate(&c->commStream, CU_STREAM_NON_BLOCKING), "cuStreamCreate", err,
+                     errSize))
+    return false;
+  c->ready = calloc(plan->nBuckets, sizeof *c->ready);
+  c->reduced = calloc(plan->nBuckets, sizeof *c->reduced);
+  if (!c->ready || !c->reduced) return snprintf(err, errSize, "out of memory (bucket events)"), false;
+  for (size_t k = 0; k < plan->nBuckets; ++k)
+    if (!cubeCudaCheck(&c->cu, c->cu.eventCreate(&c->ready[k], CU_EVENT_DISABLE_TIMING), "cuEventCreate", err,
+                       errSize) ||
+        !cubeCudaCheck(&c->cu, c->cu.eventCreate(&c->reduced[k], CU_EVENT_DISABLE_TIMING), "cuEventCreate", err,
+                       errSize))
+      return false;
+  return true;
+}
+
+/* The rank's device (its local rank; device 0 for one process), its primary context, and a check that the
+ * artifact's chip can run there. */
+static bool openDevice(Cuda *c, const CubePlan *plan, int ordinal, char *err, size_t errSize) {
   int count = 0, major = 0, minor = 0;
   char name[128] = "?";
   if (!cubeCudaCheck(&c->cu, c->cu.init(0), "cuInit", err, errSize) ||
       !cubeCudaCheck(&c->cu, c->cu.deviceGetCount(&count), "cuDeviceGetCount", err, errSize))
     return false;
   if (count < 1) return snprintf(err, errSize, "no CUDA device found (the driver reports 0 devices)"), false;
-  if (!cubeCudaCheck(&c->cu, c->cu.deviceGet(&c->dev, 0), "cuDeviceGet", err, errSize) ||
+  if (ordinal >= count)
+    return snprintf(err, errSize, "local rank %d has no GPU: the driver reports %d device%s (start at most one rank "
+                    "per GPU)", ordinal, count, count == 1 ? "" : "s"), false;
+  if (!cubeCudaCheck(&c->cu, c->cu.deviceGet(&c->dev, ordinal), "cuDeviceGet", err, errSize) ||
       !cubeCudaCheck(&c->cu, c->cu.deviceGetName(name, sizeof name, c->dev), "cuDeviceGetName", err, errSize) ||
       !cubeCudaCheck(&c->cu, c->cu.deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, c->dev),
                      "cuDeviceGetAttribute", err, errSize) ||
@@ -204,8 +285,8 @@ static bool openDevice(Cuda *c, const CubePlan *plan, char *err, size_t errSize)
     return false;
   int chip = 0;
   if (plan->chip && sscanf(plan->chip, "sm_%d", &chip) == 1 && chip > major * 10 + minor)
-    return snprintf(err, errSize, "%s: the artifact is compiled for %s, but device 0 (%s) is sm_%d%d", plan->path,
-                    plan->chip, name, major, minor), false;
+    return snprintf(err, errSize, "%s: the artifact is compiled for %s, but device %d (%s) is sm_%d%d", plan->path,
+                    plan->chip, ordinal, name, major, minor), false;
   if (!cubeCudaCheck(&c->cu, c->cu.primaryCtxRetain(&c->ctx, c->dev), "cuDevicePrimaryCtxRetain", err, errSize))
     return false;
   c->ctxRetained = true;
@@ -294,12 +375,13 @@ static bool prepareSteps(Cuda *c, const CubePlan *plan, char *err, size_t errSiz
   return true;
 }
 
-bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, size_t errSize) {
+bool cubeBackendOpenCuda(const CubePlan *plan, CubeComm *comm, CubeBackend **out, char *err, size_t errSize) {
   *out = NULL;
   CubeBackend *be = calloc(1, sizeof *be);
   Cuda *c = calloc(1, sizeof *c);
   be->ops = &kCudaOps;
   be->plan = plan;
+  be->comm = comm;
   be->impl = c;
   const char *sync = getenv("CUBE_CUDA_SYNC"), *graph = getenv("CUBE_CUDA_GRAPH");
   c->syncEachStep = sync && *sync && strcmp(sync, "0");
@@ -314,7 +396,8 @@ bool cubeBackendOpenCuda(const CubePlan *plan, CubeBackend **out, char *err, siz
   uint64_t bytes = (plan->arenaBytes ? plan->arenaBytes : 1) + align - 1;
   char what[128];
   snprintf(what, sizeof what, "cuMemAlloc of the arena (%llu bytes)", (unsigned long long)bytes);
-  bool ok = openDevice(c, plan, err, errSize) &&
+  bool ok = openDevice(c, plan, cubeCommLocalRank(comm), err, errSize) &&
+            (!comm || !plan->nBuckets || openNccl(c, plan, comm, err, errSize)) &&
             cubeCudaCheck(&c->cu, c->cu.streamCreate(&c->stream, CU_STREAM_DEFAULT), "cuStreamCreate", err, errSize) &&
             loadModule(c, plan, err, errSize) &&
             cubeCudaCheck(&c->cu, c->cu.memAlloc(&c->alloc, bytes), what, err, errSize);

@@ -54,6 +54,7 @@ bool cubeCudaLoad(CubeCuda *cu, char *err, size_t errSize) {
       {&cu->eventSynchronize, "cuEventSynchronize"},
       {&cu->eventElapsedTime, "cuEventElapsedTime"},
       {&cu->eventDestroy, "cuEventDestroy_v2"},
+      {&cu->streamWaitEvent, "cuStreamWaitEvent"},
       {&cu->getErrorString, "cuGetErrorString"},
       {&cu->getErrorName, "cuGetErrorName"},
   };

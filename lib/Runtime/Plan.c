@@ -421,7 +421,30 @@ static bool parseStep(Ctx *c, json_t *o, const char *where, CubePlanStep *s) {
     s->bytes = (uint64_t)bytes;
     return true;
   }
-  return fail(c, where, "op", "unknown op '%s' (expected call, launch, gemm or copy)", op);
+  if (!strcmp(op, "all_reduce") || !strcmp(op, "wait")) {
+    s->op = op[0] == 'a' ? CUBE_STEP_ALL_REDUCE : CUBE_STEP_WAIT;
+    if (!getInt(c, o, where, "bucket", true, 0, 0, (int64_t)1 << 20, &s->bucket)) return false;
+    if (s->op == CUBE_STEP_WAIT) return true;
+    const char *red;
+    if (!getStr(c, o, where, "reduction", true, &red)) return false;
+    if (strcmp(red, "avg") && strcmp(red, "sum"))
+      return fail(c, where, "reduction", "unknown reduction '%s' (expected avg or sum)", red);
+    s->average = red[0] == 'a';
+    json_t *arr = json_object_get(o, "buffers");
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+      return fail(c, where, "buffers", "missing or not a non-empty array of {\"buffer\": NAME}");
+    s->buffers = calloc(json_array_size(arr), sizeof *s->buffers);
+    size_t i;
+    json_t *b;
+    json_array_foreach(arr, i, b) {
+      char w[96];
+      snprintf(w, sizeof w, "%s.buffers[%zu]", where, i);
+      if (!getObject(c, b, w) || !getBufferName(c, b, w, "buffer", &s->buffers[i])) return false;
+      s->nBuffers = i + 1;
+    }
+    return true;
+  }
+  return fail(c, where, "op", "unknown op '%s' (expected call, launch, gemm, copy, all_reduce or wait)", op);
 }
 
 static bool parseRoot(Ctx *c, json_t *root) {
@@ -467,6 +490,7 @@ static bool parseRoot(Ctx *c, json_t *root) {
     snprintf(where, sizeof where, "steps[%zu]", i);
     p->nSteps = i + 1;
     if (!parseStep(c, o, where, &p->steps[i])) return false;
+    p->nBuckets += p->steps[i].op == CUBE_STEP_ALL_REDUCE;
   }
   return true;
 }
@@ -544,6 +568,7 @@ void cubePlanFree(CubePlan *p) {
     free(p->steps[i].args);
     free(p->steps[i].cubeOp);
     free(p->steps[i].scope);
+    free(p->steps[i].buffers);
   }
   for (size_t i = 0; i < p->nStates; ++i) {
     free(p->states[i].name);

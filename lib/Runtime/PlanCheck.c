@@ -7,6 +7,7 @@
 #include "cube/Runtime.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -172,6 +173,60 @@ static bool checkGemm(const CubePlan *p, const CubePlanStep *s, size_t i, char *
   return true;
 }
 
+/* The collective steps: every all_reduce names a bucket of its own (0 .. nBuckets-1, nBuckets = the number
+ * of all_reduce steps) and f32/bf16/f16 buffers, each buffer in at most one bucket; every bucket is waited
+ * for exactly once, after its all_reduce. */
+static bool checkBuckets(const CubePlan *p, char *err, size_t errSize) {
+  size_t n = p->nBuckets;
+  int64_t *started = calloc(n + 1, sizeof *started), *waited = calloc(n + 1, sizeof *waited);
+  bool *inBucket = calloc(p->nBuffers + 1, sizeof *inBucket);
+  bool ok = started && waited && inBucket;
+  if (!ok) snprintf(err, errSize, "out of memory (checking the plan's buckets)");
+  for (size_t i = 0; ok && i < p->nSteps; ++i) {
+    const CubePlanStep *s = &p->steps[i];
+    if (s->op != CUBE_STEP_ALL_REDUCE && s->op != CUBE_STEP_WAIT) continue;
+    if ((uint64_t)s->bucket >= n) {
+      snprintf(err, errSize, "%s: steps[%zu].bucket: %lld, but the plan has %zu all_reduce step%s (buckets 0..%zu)",
+               p->path, i, (long long)s->bucket, n, n == 1 ? "" : "s", n ? n - 1 : 0);
+      ok = false;
+    } else if (s->op == CUBE_STEP_ALL_REDUCE && started[s->bucket]) {
+      snprintf(err, errSize, "%s: steps[%zu].bucket: bucket %lld is already reduced by steps[%lld]", p->path, i,
+               (long long)s->bucket, (long long)started[s->bucket] - 1);
+      ok = false;
+    } else if (s->op == CUBE_STEP_WAIT && (!started[s->bucket] || waited[s->bucket])) {
+      snprintf(err, errSize, "%s: steps[%zu]: a wait for bucket %lld %s", p->path, i, (long long)s->bucket,
+               waited[s->bucket] ? "that was already waited for" : "before its all_reduce step");
+      ok = false;
+    } else if (s->op == CUBE_STEP_WAIT) {
+      waited[s->bucket] = 1;
+    } else {
+      started[s->bucket] = (int64_t)i + 1;
+      for (size_t j = 0; ok && j < s->nBuffers; ++j) {
+        const CubePlanBuffer *b = &p->buffers[s->buffers[j]];
+        if (!isFloat(b->dtype)) {
+          snprintf(err, errSize, "%s: steps[%zu].buffers[%zu]: buffer '%s' is %s; all_reduce takes f32, bf16 or f16",
+                   p->path, i, j, b->name, cubePlanDTypeName(b->dtype));
+          ok = false;
+        } else if (inBucket[s->buffers[j]]) {
+          snprintf(err, errSize, "%s: steps[%zu].buffers[%zu]: buffer '%s' is reduced twice", p->path, i, j, b->name);
+          ok = false;
+        }
+        inBucket[s->buffers[j]] = true;
+      }
+    }
+  }
+  for (size_t k = 0; ok && k < n; ++k)
+    if (!waited[k]) {
+      snprintf(err, errSize, "%s: steps: bucket %zu (steps[%lld]) is never waited for (a wait step must follow it)",
+               p->path, k, (long long)started[k] - 1);
+      ok = false;
+    }
+  free(started);
+  free(waited);
+  free(inBucket);
+  return ok;
+}
+
 static bool checkSteps(const CubePlan *p, char *err, size_t errSize) {
   bool cuda = !strcmp(p->target, "cuda");
   char where[96];
@@ -209,6 +264,9 @@ static bool checkSteps(const CubePlan *p, char *err, size_t errSize) {
     case CUBE_STEP_GEMM:
       if (!checkGemm(p, s, i, err, errSize)) return false;
       break;
+    case CUBE_STEP_ALL_REDUCE:
+    case CUBE_STEP_WAIT:
+      break; /* checkBuckets */
     case CUBE_STEP_COPY:
       snprintf(where, sizeof where, "steps[%zu].src", i);
       if (!checkAccess(p, &s->src, s->bytes, where, "the copy reads", err, errSize)) return false;
@@ -285,5 +343,5 @@ bool cubePlanCheck(const CubePlan *p, char *err, size_t errSize) {
   return checkBuffers(p, err, errSize) && checkOverlaps(p, err, errSize) && checkParams(p, err, errSize) &&
          checkIO(p, p->inputs, p->nInputs, "inputs", CUBE_BUF_INPUT, err, errSize) &&
          checkIO(p, p->outputs, p->nOutputs, "outputs", CUBE_BUF_OUTPUT, err, errSize) && checkSteps(p, err, errSize) &&
-         checkStates(p, err, errSize) && checkTraining(p, err, errSize);
+         checkStates(p, err, errSize) && checkTraining(p, err, errSize) && checkBuckets(p, err, errSize);
 }

@@ -36,6 +36,8 @@ const char *cubeStepOpName(CubeStepOp op) {
   case CUBE_STEP_LAUNCH: return "launch";
   case CUBE_STEP_GEMM: return "gemm";
   case CUBE_STEP_COPY: return "copy";
+  case CUBE_STEP_ALL_REDUCE: return "all_reduce";
+  case CUBE_STEP_WAIT: return "wait";
   }
   return "?";
 }

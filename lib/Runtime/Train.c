@@ -79,6 +79,15 @@ static void hms(double s, char *buf, size_t size) {
 }
 
 bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err, size_t errSize) {
+  /* Data parallelism: rank r takes local batch g * world + r of global batch g; only rank 0 prints, logs and
+   * saves (every rank holds the same parameters, as the plan averages the gradients). */
+  int world = cubeCommSize(opt->comm), rank = cubeCommRank(opt->comm);
+  FILE *quiet = NULL;
+  if (rank != 0) {
+    if (!(quiet = fopen("/dev/null", "w"))) return ERR("rank %d: cannot open /dev/null: %s", rank, strerror(errno));
+    out = quiet;
+    warn = NULL;
+  }
   CubePlan plan;
   CubeTokenData data = {0, 0, NULL};
   CubeBackend *be = NULL;
@@ -98,13 +107,18 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
         "(\"program\": \"train_step\"); run this one with --eval", plan.path);
     goto done;
   }
+  if (world > 1 && !plan.nBuckets) {
+    (void)ERR("%s: --nproc %d: the plan has no all_reduce steps, so each rank would train alone on its slice of the "
+        "batch; compile it with --data-parallel", plan.path, world);
+    goto done;
+  }
   if ((opt->saveAdapter || opt->mergeLora) && !plan.lora.present) {
     (void)ERR("%s: %s needs a LoRA model, but the plan has no \"lora\" object (compile with --use-lora)", plan.path,
         opt->saveAdapter ? "--save-adapter" : "--merge-lora");
     goto done;
   }
   struct stat st;
-  if (opt->saveAdapter && !opt->overwrite && stat(opt->saveAdapter, &st) == 0) {
+  if (rank == 0 && opt->saveAdapter && !opt->overwrite && stat(opt->saveAdapter, &st) == 0) {
     (void)ERR("%s: the adapter directory exists (pass --overwrite to replace its adapter)", opt->saveAdapter);
     goto done;
   }
@@ -112,7 +126,14 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
       !cubeTokenDataLoad(opt->data, layout.vocab, &data, err, errSize) ||
       !cubeBatchCount(&layout, &data, opt->data, &nBatches, err, errSize))
     goto done;
-  if (!cubeBackendOpen(device, &plan, &be, err, errSize) || (opt->profile && !cubeProfileEnable(be, err, errSize)) ||
+  if (nBatches < (uint64_t)world) {
+    (void)ERR("%s: %llu batch%s of %lldx%lld tokens, fewer than the %d ranks need for one step", opt->data,
+        (unsigned long long)nBatches, nBatches == 1 ? "" : "es", (long long)layout.batchSize, (long long)layout.seqLen,
+        world);
+    goto done;
+  }
+  nBatches /= (uint64_t)world; /* global batches: world local batches each */
+  if (!cubeBackendOpenRank(device, &plan, opt->comm, &be, err, errSize) || (opt->profile && !cubeProfileEnable(be, err, errSize)) ||
       !cubeParamsInit(&plan, be, opt->seed, err, errSize) ||
       !cubeStatesInit(&plan, be, opt->seed, err, errSize))
     goto done;
@@ -143,26 +164,27 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
     if (!cubeParamsLoadWeights(&plan, be, opt->weights, opt->strict, warn, &rep, err, errSize)) goto done;
     if (opt->verbose) fprintf(out, "weights: %zu of %zu parameters from %s\n", rep.loaded, plan.nParams, opt->weights);
   }
-  if (opt->log && !(log = fopen(opt->log, opt->resume ? "a" : "w"))) {
+  if (rank == 0 && opt->log && !(log = fopen(opt->log, opt->resume ? "a" : "w"))) {
     (void)ERR("%s: cannot open the log: %s", opt->log, strerror(errno));
     goto done;
   }
   if (opt->verbose)
-    fprintf(out, "train: %lld steps of %lldx%lld tokens, %llu batch%s in the data, lr %g (%s, warmup %lld, min %g)\n",
+    fprintf(out, "train: %lld steps of %lldx%lld tokens%s, %llu batch%s in the data, lr %g (%s, warmup %lld, min %g)\n",
             (long long)opt->steps, (long long)layout.batchSize, (long long)layout.seqLen,
-            (unsigned long long)nBatches, nBatches == 1 ? "" : "es", opt->lr, cubeScheduleName(opt->schedule),
+            world > 1 ? " on each rank" : "", (unsigned long long)nBatches, nBatches == 1 ? "" : "es", opt->lr, cubeScheduleName(opt->schedule),
             (long long)opt->warmup, opt->minLr);
   fflush(out);
-  uint64_t first = ck.step + 1, total = (uint64_t)opt->steps;
+  uint64_t first = ck.step + 1, total = (uint64_t)opt->steps, tokensPerStep = layout.tokensPerBatch * (uint64_t)world;
   double t0 = nowS(), loss = ck.lastLoss, lossSum = 0;
   for (uint64_t step = first; step <= total; ++step) {
     double lr = cubeScheduleLr(opt->schedule, opt->lr, opt->minLr, (uint64_t)opt->warmup, total, step), gnorm;
     double ts = nowS();
-    if (!cubeBatchFill(&plan, &layout, be, &data, ck.dataPosition % nBatches, err, errSize) ||
+    if (!cubeBatchFill(&plan, &layout, be, &data, (ck.dataPosition % nBatches) * (uint64_t)world + (uint64_t)rank, err,
+                       errSize) ||
         !writeScalars(&plan, be, lr, step, err, errSize) || !cubeBackendRun(be, err, errSize) ||
         !readScalar(&plan, be, "loss", &loss, err, errSize) || !readScalar(&plan, be, "grad_norm", &gnorm, err, errSize))
       goto done;
-    double now = nowS(), dt = now - ts, tps = (double)layout.tokensPerBatch / (dt > 0 ? dt : 1e-9);
+    double now = nowS(), dt = now - ts, tps = (double)tokensPerStep / (dt > 0 ? dt : 1e-9);
     ck.step = step;
     ck.dataPosition++;
     ck.lastLoss = loss;
@@ -175,7 +197,7 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
       fflush(log);
     }
     uint64_t done_ = step - first + 1, left = total - step;
-    double elapsed = now - t0, meanTps = (double)(done_ * layout.tokensPerBatch) / (elapsed > 0 ? elapsed : 1e-9);
+    double elapsed = now - t0, meanTps = (double)(done_ * tokensPerStep) / (elapsed > 0 ? elapsed : 1e-9);
     if (opt->progress) {
       char eta[32], bar[32];
       int width = 24, fill = (int)((double)step / (double)total * width);
@@ -190,7 +212,7 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
               (unsigned long long)total, loss, lr, gnorm, tps);
     }
     fflush(out);
-    bool saveNow = opt->save && (step == total || (opt->saveEvery > 0 && step % (uint64_t)opt->saveEvery == 0));
+    bool saveNow = rank == 0 && opt->save && (step == total || (opt->saveEvery > 0 && step % (uint64_t)opt->saveEvery == 0));
     if (saveNow) {
       char where[4200];
       if (!cubeCheckpointSave(&plan, be, opt->save, &ck, where, sizeof where, err, errSize)) goto done;
@@ -203,13 +225,13 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
   uint64_t ran = total - first + 1;
   fprintf(out, "train: %llu step%s (%llu to %llu) in %.2f s, %.0f tokens/s, final loss %.6f, mean loss %.6f\n",
           (unsigned long long)ran, ran == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)total, elapsed,
-          (double)(ran * layout.tokensPerBatch) / (elapsed > 0 ? elapsed : 1e-9), loss, lossSum / (double)ran);
+          (double)(ran * tokensPerStep) / (elapsed > 0 ? elapsed : 1e-9), loss, lossSum / (double)ran);
   if (opt->profile) cubeProfilePrint(be, out);
-  if (opt->saveAdapter) {
+  if (rank == 0 && opt->saveAdapter) {
     if (!cubeLoraSaveAdapter(&plan, be, opt->saveAdapter, opt->overwrite, err, errSize)) goto done;
     fprintf(out, "saved adapter %s\n", opt->saveAdapter);
   }
-  if (opt->mergeLora) {
+  if (rank == 0 && opt->mergeLora) {
     if (!cubeLoraMerge(&plan, be, opt->mergeLora, err, errSize)) goto done;
     fprintf(out, "saved merged weights %s\n", opt->mergeLora);
   }
@@ -217,6 +239,7 @@ bool cubeRunTrain(const CubeTrainOptions *opt, FILE *out, FILE *warn, char *err,
   ok = true;
 done:
   if (log) fclose(log);
+  if (quiet) fclose(quiet);
   cubeBackendClose(be);
   cubeTokenDataFree(&data);
   cubePlanFree(&plan);

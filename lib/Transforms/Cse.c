@@ -28,7 +28,7 @@ static const CubePassOption kOptions[] = {
 static bool pure(MlirOperation op) {
   return cubeIsCubeOp(op) && mlirOperationGetNumResults(op) > 0 && mlirOperationGetNumRegions(op) == 0 &&
          !cubeIsOp(op, "param") && !cubeIsOp(op, "opt_state") && !cubeIsOp(op, "dropout") &&
-         !cubeIsOp(op, "adamw_update");
+         !cubeIsOp(op, "adamw_update") && !cubeIsOp(op, "all_reduce");
 }
 
 /* The attributes that define the op's meaning: every one except the discardable cube.* ones. */

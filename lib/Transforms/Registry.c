@@ -12,6 +12,7 @@ extern const CubePassInfo cubeAutodiffPassInfo;
 extern const CubePassInfo cubeAttentionToMatmulPassInfo;
 extern const CubePassInfo cubeCsePassInfo;
 extern const CubePassInfo cubeMixedPrecisionPassInfo;
+extern const CubePassInfo cubeDataParallelPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
@@ -26,6 +27,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeAutodiffPassInfo,
     &cubeAttentionToMatmulPassInfo,
     &cubeCsePassInfo,
+    &cubeDataParallelPassInfo,
     &cubePrepareForwardPassInfo,
     &cubeGroupKernelsPassInfo,
     &cubeLowerToLinalgPassInfo,

@@ -63,6 +63,18 @@ def rewrites(args, has_program):
     return passes
 
 
+def data_parallel(args):
+    """cube-data-parallel (gradients and loss averaged over the ranks of `cube-run --nproc N`), last of the
+    rewrites so that it sees the final gradients."""
+    if not args.data_parallel:
+        return []
+    if args.program == "forward":
+        raise ValueError("--data-parallel needs --program train_step or grad_step (a forward has no gradients)")
+    if not args.bucket_mb >= 0:
+        raise ValueError(f"--bucket-mb: {args.bucket_mb:g} is negative")
+    return [f"cube-data-parallel{{func={args.program} bucket-mb={args.bucket_mb:g}}}", "cube-verify"]
+
+
 def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forward", memory_report=False,
              plan_memory=True, before=()):
     emit = [f"out={_quote(out)}", f"target={target}"]
@@ -126,6 +138,11 @@ def parser():
     g.add_argument("--master-weights-f32", action="store_true",
                    help="bf16/f16 models: keep the trainable parameters, their gradients and AdamW's state in f32 "
                    "(cube-mixed-precision before cube-autodiff)")
+    d = p.add_argument_group("data parallelism (cube-run --nproc N; docs/runtime.md \"Data parallelism\")")
+    d.add_argument("--data-parallel", action="store_true",
+                   help="average the gradients and the loss over the ranks (cube-data-parallel)")
+    d.add_argument("--bucket-mb", type=float, default=25.0, metavar="MB",
+                   help="gradients per all-reduce bucket, in MiB (default 25, as DDP; 0: one per gradient)")
     o = p.add_argument_group("optimizer (with --program train_step, when the module has no @train_step yet)")
     o.add_argument("--beta1", type=float, default=0.9)
     o.add_argument("--beta2", type=float, default=0.999)
@@ -155,7 +172,8 @@ def main(argv=None):
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
-                        rewrites(args, has_program) + (["cube-attention-to-matmul", "cube-cse"] if attention_matmul(args) else []))
+                        rewrites(args, has_program) + (["cube-attention-to-matmul", "cube-cse"] if attention_matmul(args) else [])
+                        + data_parallel(args))
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1

@@ -171,7 +171,7 @@ static void testBad(void) {
   expectBad("steps.2.bytes", "68", "steps[2].src: the copy reads 68 bytes at offset 64 of buffer 'y', which has 128");
   expectBad("steps.2.dst.offset", "4", "steps[2].dst: the copy writes 32 bytes at offset 4 of buffer 's', which has 32");
   expectBad("steps.2.src", NULL, "steps[2].src: missing");
-  expectBad("steps.2.op", "\"conv\"", "steps[2].op: unknown op 'conv' (expected call, launch, gemm or copy)");
+  expectBad("steps.2.op", "\"conv\"", "steps[2].op: unknown op 'conv' (expected call, launch, gemm, copy, all_reduce or wait)");
   expectBad("target", "\"cuda\"", "steps[0].op: 'call' steps are for target cpu, but this plan's target is cuda");
 }
 

@@ -3,7 +3,7 @@
  *            --data TOKENS --eval [--batches N] [-v] [--time]
  *   cube-run ARTIFACT [--device cpu|cuda] --data TOKENS --steps N [--lr LR --warmup W --schedule S
  *            --min-lr L] [--weights W] [--save DIR --save-every K] [--resume DIR] [--save-adapter DIR
- *            [--overwrite]] [--merge-lora OUT.safetensors] [--log FILE.jsonl] [--seed S]
+ *            [--overwrite]] [--merge-lora OUT.safetensors] [--log FILE.jsonl] [--seed S] [--nproc N]
  *   cube-run ARTIFACT --save-init DIR [--weights W] [--seed S] [--overwrite]
  * Only argument handling lives here; the work is cubeRunEval (lib/Runtime/Run.c) and cubeRunTrain
  * (lib/Runtime/Train.c) and cubeSaveInit (lib/Runtime/SaveInit.c). Every failure is one "cube-run: error: ..." line and exit status 1. */
@@ -45,6 +45,9 @@ static const char kUsage[] =
     "  --save-adapter DIR     at the end, the LoRA adapter in peft's format (--overwrite to replace DIR)\n"
     "  --merge-lora OUT       at the end, full HF weights with the LoRA adapters merged in\n"
     "  --log FILE             one JSON line per step: step, loss, lr, grad_norm, tokens_per_s\n"
+    "  --nproc N              data parallelism: N processes (one per GPU), each on 1/N of every global batch of\n"
+    "                         N local batches; the plan must be compiled with --data-parallel; rank 0 prints,\n"
+    "                         logs and saves (docs/runtime.md, \"Data parallelism\")\n"
     "\n"
     "The initial weights (forward or train_step plans; runs no step):\n"
     "  --save-init DIR        the parameters as a run would start (init specs with --seed, or --weights) into\n"
@@ -91,6 +94,22 @@ static bool parseI64(const char *s, int64_t *out) {
   return true;
 }
 
+/* One training process: the whole run, or one rank of `--nproc N` (its errors name the rank). */
+static int trainRank(CubeComm *comm, void *arg) {
+  CubeTrainOptions tr = *(const CubeTrainOptions *)arg;
+  tr.comm = comm;
+  if (comm && cubeCommRank(comm) != 0) tr.progress = 0;
+  char err[8192];
+  if (!cubeRunTrain(&tr, stdout, stderr, err, sizeof err)) {
+    fflush(stdout);
+    char who[32] = "";
+    if (comm) snprintf(who, sizeof who, "rank %d: ", cubeCommRank(comm));
+    fprintf(stderr, "%scube-run: error: %s%s\n", tr.progress ? "\n" : "", who, err);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   CubeEvalOptions opt;
   CubeTrainOptions tr;
@@ -99,6 +118,7 @@ int main(int argc, char **argv) {
   tr.lr = 3e-4;
   tr.schedule = CUBE_SCHEDULE_CONSTANT;
   bool eval = false, train = false, trainOnly = false;
+  uint64_t nproc = 0;
   const char *trainOnlyName = NULL, *saveInit = NULL;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -116,7 +136,7 @@ int main(int argc, char **argv) {
                       !strcmp(a, "--lr") || !strcmp(a, "--warmup") || !strcmp(a, "--schedule") ||
                       !strcmp(a, "--min-lr") || !strcmp(a, "--save") || !strcmp(a, "--save-every") ||
                       !strcmp(a, "--resume") || !strcmp(a, "--save-adapter") || !strcmp(a, "--merge-lora") ||
-                      !strcmp(a, "--log") || !strcmp(a, "--save-init");
+                      !strcmp(a, "--log") || !strcmp(a, "--save-init") || !strcmp(a, "--nproc");
     bool isTrainOption = takesValue && strcmp(a, "--device") && strcmp(a, "--weights") && strcmp(a, "--seed") &&
                          strcmp(a, "--data") && strcmp(a, "--batches") && strcmp(a, "--steps") &&
                          strcmp(a, "--save-init");
@@ -169,6 +189,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--schedule")) {
       if (!cubeScheduleParse(value, &tr.schedule))
         return usageError("--schedule: '%s' is not constant, cosine or linear", value);
+    } else if (!strcmp(a, "--nproc")) {
+      if (!parseU64(value, &nproc) || nproc == 0 || nproc > 64)
+        return usageError("--nproc: '%s' is not a number of ranks in [1, 64]", value);
     } else if (!strcmp(a, "--save")) {
       tr.save = value;
     } else if (!strcmp(a, "--resume")) {
@@ -242,13 +265,12 @@ int main(int argc, char **argv) {
     tr.seed = opt.seed;
     const char *p = getenv("CUBE_PROGRESS");
     tr.progress = p && *p ? !strcmp(p, "bar") : isatty(fileno(stdout));
-    char err[8192];
-    if (!cubeRunTrain(&tr, stdout, stderr, err, sizeof err)) {
-      fflush(stdout);
-      fprintf(stderr, "%scube-run: error: %s\n", tr.progress ? "\n" : "", err);
-      return 1;
-    }
-    return 0;
+    const char *ws = getenv("WORLD_SIZE");
+    if (!nproc && ws && strcmp(ws, "1") && strcmp(ws, ""))
+      return usageError("WORLD_SIZE=%s: cube-run starts the ranks of a data-parallel run itself; run one "
+                        "`cube-run --nproc N` instead of one cube-run per rank", ws);
+    if (nproc) return cubeLaunchRanks((int)nproc, trainRank, &tr, stderr);
+    return trainRank(NULL, &tr);
   }
   if (!eval) return usageError("%s", "nothing to do: pass --eval (the forward pass and its loss) or --steps N (training)");
   if (!opt.data) return usageError("%s", "--eval needs --data TOKENS");
