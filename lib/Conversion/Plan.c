@@ -262,7 +262,8 @@ static void waitForBuckets(Plan *p, MlirOperation op) {
     if (b < 0) continue;
     int64_t k = p->bufs[p->bufs[b].aliasOf >= 0 ? p->bufs[b].aliasOf : b].pendingBucket;
     if (!k) continue;
-    json_array_append_new(p->steps, json_pack("{s:s, s:I}", "op", "wait", "bucket", (json_int_t)(k - 1)));
+    json_array_append_new(p->steps, json_pack("{s:s, s:I, s:s}", "op", "wait", "bucket", (json_int_t)(k - 1),
+                                              "cube_op", "cube.all_reduce"));
     for (size_t j = 0; j < p->nBufs; ++j)
       if (p->bufs[j].pendingBucket == k) p->bufs[j].pendingBucket = 0;
   }

@@ -186,8 +186,12 @@ static bool checkBuckets(const CubePlan *p, char *err, size_t errSize) {
     const CubePlanStep *s = &p->steps[i];
     if (s->op != CUBE_STEP_ALL_REDUCE && s->op != CUBE_STEP_WAIT) continue;
     if ((uint64_t)s->bucket >= n) {
-      snprintf(err, errSize, "%s: steps[%zu].bucket: %lld, but the plan has %zu all_reduce step%s (buckets 0..%zu)",
-               p->path, i, (long long)s->bucket, n, n == 1 ? "" : "s", n ? n - 1 : 0);
+      if (n)
+        snprintf(err, errSize, "%s: steps[%zu].bucket: %lld, but the plan has %zu all_reduce step%s (buckets 0..%zu)",
+                 p->path, i, (long long)s->bucket, n, n == 1 ? "" : "s", n - 1);
+      else
+        snprintf(err, errSize, "%s: steps[%zu]: a wait for bucket %lld, but the plan has no all_reduce step", p->path,
+                 i, (long long)s->bucket);
       ok = false;
     } else if (s->op == CUBE_STEP_ALL_REDUCE && started[s->bucket]) {
       snprintf(err, errSize, "%s: steps[%zu].bucket: bucket %lld is already reduced by steps[%lld]", p->path, i,

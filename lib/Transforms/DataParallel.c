@@ -144,7 +144,7 @@ static MlirLogicalResult runDataParallel(MlirOperation module, const CubeOptionV
   MlirBlock body;
   if (mlirOperationIsNull(fn) || !cubeFuncEntryBlock(fn, &body)) {
     char msg[700];
-    snprintf(msg, sizeof msg, "cube-data-parallel: %s (run cube-autodiff first)", err);
+    snprintf(msg, sizeof msg, "cube-data-parallel: %s", err);
     mlirEmitError(mloc, msg);
     return mlirLogicalResultFailure();
   }

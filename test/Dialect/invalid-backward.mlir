@@ -412,3 +412,45 @@ func.func @shared_param_differs_2() {
   %w = "cube.param"() {name = "shared", init = "zeros", trainable = true} : () -> tensor<5xf32>
   return
 }
+
+// -----
+
+func.func @ar_type(%g: tensor<4xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.all_reduce' op result is 4xbf16 but expected 4xf32 (the input's type)
+  %0 = "cube.all_reduce"(%g) {bucket = 0 : i64, reduction = "avg"} : (tensor<4xf32>) -> tensor<4xbf16>
+  return
+}
+
+// -----
+
+func.func @ar_int(%g: tensor<4xi64>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.all_reduce' op operand #0 (input) must have a float element type (f32, bf16 or f16), got i64
+  %0 = "cube.all_reduce"(%g) {bucket = 0 : i64, reduction = "avg"} : (tensor<4xi64>) -> tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func @ar_reduction(%g: tensor<4xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.all_reduce' op reduction must be 'avg' or 'sum', got 'max'
+  %0 = "cube.all_reduce"(%g) {bucket = 0 : i64, reduction = "max"} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @ar_bucket(%g: tensor<4xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.all_reduce' op bucket must be >= 0, got -1
+  %0 = "cube.all_reduce"(%g) {bucket = -1 : i64, reduction = "avg"} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @ar_split(%g: tensor<4xf32>, %h: tensor<4xf32>) {
+  // CHECK: :[[@LINE+1]]:8: error: 'cube.all_reduce' op the all_reduce ops of bucket 3 must stand next to each other, but another one is at {{.*}}:[[@LINE+3]]:8, after other ops
+  %0 = "cube.all_reduce"(%g) {bucket = 3 : i64, reduction = "avg"} : (tensor<4xf32>) -> tensor<4xf32>
+  %1 = "cube.neg"(%h) : (tensor<4xf32>) -> tensor<4xf32>
+  %2 = "cube.all_reduce"(%1) {bucket = 3 : i64, reduction = "sum"} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}

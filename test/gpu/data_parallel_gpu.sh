@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Part 2 of the data-parallel GPU check (issue 9), on the GPU machine after test/gpu/data_parallel_prepare.sh
+# (device tool: command "bash test/gpu/data_parallel_gpu.sh", carry [".device/dp"]). Results under $OUT.
+#  1. NCCL with one rank: the tiny data-parallel plan under `--nproc 1` (a real NCCL communicator, all_reduce
+#     on the comm stream, CUDA graph on and off) gives the plain plan's losses and gradient norms;
+#  2. the cost of the buckets on mini-llama bf16 with one rank: step time of the plain vs the dp plan;
+#  3. --nproc 2 on a machine with one GPU is refused with a message.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+D=.device/dp
+O=${OUT:-/tmp/dp-out}
+mkdir -p "$O"
+nvidia-smi -L | tee "$O/gpus.txt"
+if [ -z "${CUBE_NCCL_LIBRARY:-}" ]; then
+  CUBE_NCCL_LIBRARY=$(python3 -c "import glob, site, os; c=[p for s in site.getsitepackages() for p in glob.glob(os.path.join(s, 'nvidia', 'nccl*', 'lib', 'libnccl.so.2'))]; print(c[0] if c else '')")
+fi
+export CUBE_NCCL_LIBRARY
+echo "NCCL: $CUBE_NCCL_LIBRARY" | tee -a "$O/gpus.txt"
+export CUBE_GEMM_TUNE=0 CUBE_PROGRESS=plain
+R=$D/cube-run
+run() { local name=$1; shift; echo "== $name: $*"; "$@" >"$O/$name.out" 2>&1 || { echo "   failed:"; tail -5 "$O/$name.out"; }; tail -1 "$O/$name.out"; }
+run tiny-plain $R $D/tiny-plain --device cuda --data $D/tiny.tok --steps 20 --lr 1e-3 --log "$O/tiny-plain.jsonl"
+run tiny-dp1 $R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 20 --lr 1e-3 --nproc 1 --log "$O/tiny-dp1.jsonl"
+CUBE_CUDA_GRAPH=0 run tiny-dp1-nograph $R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 20 --lr 1e-3 --nproc 1 \
+  --log "$O/tiny-dp1-nograph.jsonl"
+NCCL_DEBUG=INFO run tiny-dp1-ncclinfo $R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 2 --lr 1e-3 --nproc 1
+grep -m3 "NCCL INFO" "$O/tiny-dp1-ncclinfo.out" || true
+run mini-plain $R $D/mini-plain --device cuda --data $D/mini.tok --steps 25 --lr 1e-4 --log "$O/mini-plain.jsonl"
+run mini-dp1 $R $D/mini-dp --device cuda --data $D/mini.tok --steps 25 --lr 1e-4 --nproc 1 --log "$O/mini-dp1.jsonl"
+run mini-dp1-profile $R $D/mini-dp --device cuda --data $D/mini.tok --steps 4 --lr 1e-4 --nproc 1 --profile
+grep -E "all_reduce|wait" "$O/mini-dp1-profile.out" | head -5 || true
+echo "== --nproc 2 on $(nvidia-smi -L | wc -l) GPU(s):"
+$R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 2 --nproc 2 2>&1 | tail -3 || true
+python3 - "$O" <<'PY'
+import json, statistics, sys
+o = sys.argv[1]
+def rows(n):
+    try:
+        return [json.loads(l) for l in open(f"{o}/{n}.jsonl")]
+    except OSError:
+        return []
+base = rows("tiny-plain")
+for n in ("tiny-dp1", "tiny-dp1-nograph"):
+    r = rows(n)
+    if len(r) != len(base) or not r:
+        print(f"{n}: {len(r)} steps vs {len(base)}"); continue
+    dl = max(abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(r, base))
+    dg = max(abs(a["grad_norm"] - b["grad_norm"]) / max(abs(b["grad_norm"]), 1e-30) for a, b in zip(r, base))
+    print(f"{n} vs tiny-plain over {len(r)} steps: max rel. loss diff {dl:.2e}, grad_norm {dg:.2e}")
+for n in ("mini-plain", "mini-dp1"):
+    r = rows(n)[5:]
+    if r:
+        ms = statistics.median(8 * 1024 / x["tokens_per_s"] * 1000 for x in r)
+        print(f"{n}: median step {ms:.2f} ms over {len(r)} steps, final loss {rows(n)[-1]['loss']:.6f}")
+PY
