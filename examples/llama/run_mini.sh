@@ -21,6 +21,7 @@ SCHEDULE=${SCHEDULE:-constant}             # constant, cosine or linear
 SAVE_EVERY=${SAVE_EVERY:-}                 # checkpoint every K steps too (empty: only at the end)
 RESUME_STEPS=${RESUME_STEPS:-$STEPS}       # resume: how many more steps
 DEVICE=${DEVICE:-auto}                     # auto: cuda when `nvidia-smi -L` finds a GPU, else cpu
+NPROC=${NPROC:-1}                          # >1: data parallelism over NPROC processes (GPUs), BATCH rows each
 RECOMPUTE_MODULE_NAMES=${RECOMPUTE_MODULE_NAMES-LlamaDecoderLayer}   # comma-separated module types; empty = none
 USE_LORA=${USE_LORA:-1}
 LORA_CONFIG=${LORA_CONFIG:-"--use-lora --lora-rank 8 --lora-alpha 8 --lora-dropout 0.0 --target-modules q_proj,k_proj,v_proj"}
@@ -51,6 +52,9 @@ if [ "$DEVICE" = auto ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then DEVICE=cuda; else DEVICE=cpu; fi
 fi
 case "$DEVICE" in cpu|cuda) ;; *) die "DEVICE=$DEVICE: expected auto, cpu or cuda" ;; esac
+case "$NPROC" in ''|*[!0-9]*|0) die "NPROC=$NPROC: expected a positive number of processes" ;; esac
+DP_ARGS=()
+[ "$NPROC" = 1 ] || DP_ARGS=(--data-parallel)
 if [ -z "$MODEL" ]; then
   if [ "$DEVICE" = cuda ]; then MODEL=mini-llama; else MODEL=tiny-llama; fi
   say "MODEL=$MODEL (the default on $DEVICE; set MODEL=mini-llama to train the seed's model on any device)"
@@ -151,7 +155,8 @@ PY
 compile)
   need "$EXP_DIR/model.mlir" trace
   "$PYTHON" -m cube compile "$EXP_DIR/model.mlir" --target "$DEVICE" --program train_step -o "$ART" \
-    ${RECOMPUTE_ARGS[@]+"${RECOMPUTE_ARGS[@]}"} ${LORA_ARGS[@]+"${LORA_ARGS[@]}"} --memory-report 2>&1 |
+    ${RECOMPUTE_ARGS[@]+"${RECOMPUTE_ARGS[@]}"} ${LORA_ARGS[@]+"${LORA_ARGS[@]}"} ${DP_ARGS[@]+"${DP_ARGS[@]}"} \
+    --memory-report 2>&1 |
     tee "$EXP_DIR/memory_report.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "compile failed"
   PIPE="$(echo "${RECOMPUTE_PASS:+$RECOMPUTE_PASS,}${LORA_PASS:+$LORA_PASS,}cube-autodiff{optimizer=adamw},cube-verify")"
@@ -174,6 +179,7 @@ run|resume)
   ARGS=(--device "$DEVICE" --data "$TOK" --steps "$TOTAL" --lr "$LR" --warmup "$WARMUP" --schedule "$SCHEDULE"
         --log "$LOG" --save "$EXP_DIR/checkpoints")
   [ -z "$SAVE_EVERY" ] || ARGS+=(--save-every "$SAVE_EVERY")
+  [ "$NPROC" = 1 ] || ARGS+=(--nproc "$NPROC")
   [ "$USE_LORA" != 1 ] || ARGS+=(--save-adapter "$EXP_DIR" --overwrite)
   "$CUBE_RUN" "$ART" "${ARGS[@]}" ${FROM[@]+"${FROM[@]}"}
   "$PYTHON" -m cube plot "$LOG" -o "${LOG%.jsonl}.png" --title "$EXP_NAME ($CMD)"
