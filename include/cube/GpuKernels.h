@@ -36,6 +36,10 @@ bool cubeGpuElementwiseApplies(MlirOperation op);
 int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types);
 bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+bool cubeGpuTransposeApplies(MlirOperation op);
+int cubeGpuTransposeScratch(MlirOperation op, MlirType *types);
+bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
 /* User-registered kernels (lib/Conversion/KernelRegistry.c, docs/kernel-registry.md). */
 #define CUBE_ATTR_KERNEL_FILE "cube.kernel_file"         /* string: the registered kernel's .mlir file */
 #define CUBE_ATTR_KERNEL_FUNCTION "cube.kernel_function" /* string: its func.func name */

@@ -23,6 +23,7 @@ static const GpuKernel kGpuKernels[] = {
     {"softmax", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"softmax_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"embedding_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
+    {"transpose", cubeGpuTransposeApplies, cubeGpuTransposeScratch, cubeGpuTransposeText},
 #define EW(name) {name, cubeGpuElementwiseApplies, cubeGpuElementwiseScratch, cubeGpuElementwiseText}
     EW("add"), EW("sub"), EW("mul"), EW("div"), EW("minimum"), EW("neg"), EW("exp"), EW("rsqrt"), EW("silu"),
     EW("scale"), EW("cast"), EW("silu_grad"),
