@@ -16,7 +16,11 @@
  *                       into partials, then one block)
  *   softmax             along the last dim: max and sum of exp of x * scale over the row's unmasked columns
  *                       (j <= r mod causal_period), then p (0 where masked)
- *   softmax_grad        along the last dim: dot = sum(y dy), out = y (dy - dot). */
+ *   softmax_grad        along the last dim: dot = sum(y dy), out = y (dy - dot)
+ * softmax and softmax_grad hold a row in registers as 16-byte vectors when it is a whole number of them
+ * (up to 4 vectors per thread, one block of as many threads as the row has vectors, at most 256): one
+ * vector load and store per thread and vector, and a causal softmax row reads no vector past its last
+ * unmasked column. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -480,6 +484,100 @@ static bool lastDimRows(MlirOperation op, int64_t *rows, int64_t *cols) {
   return dim == r - 1 && *cols > 0 && *rows > 0;
 }
 
+/* ---- the vectorised register paths: thread tx holds whole 16-byte vectors of its row ----------------- */
+
+enum { VEC_MAX_PER = 4 }; /* vectors per thread: rows up to 4 * 256 * 8 bf16 (or * 4 f32) columns */
+
+typedef struct {
+  int64_t vec, nvec, threads, per; /* elements per vector, vectors per row, threads per row, vectors per thread */
+} RowVec;
+
+/* The vector layout of a row of `cols` elements whose widest element type is `widest` bytes, or false when the
+ * row is not a whole number of 16-byte vectors or too long for the registers. */
+static bool rowVec(int64_t cols, int widest, RowVec *v) {
+  v->vec = 16 / widest;
+  if (cols % v->vec) return false;
+  v->nvec = cols / v->vec;
+  v->threads = v->nvec < NT ? (v->nvec + 31) / 32 * 32 : NT;
+  v->per = (v->nvec + v->threads - 1) / v->threads;
+  return v->per <= VEC_MAX_PER;
+}
+
+static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
+
+/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
+ * starts at a multiple of its length, and buffers are 256-byte aligned). */
+static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
+  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
+  gtLine(g, "} else {");
+  GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", z.s, vec, elt);
+  gtLine(g, "}");
+  return r;
+}
+
+/* Element k of a loaded vector as f32. */
+static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
+  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
+  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
+}
+
+/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
+static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  gtLine(g, "scf.if %s {", cond.s);
+  CubeBuf list = {0};
+  for (int64_t k = 0; k < vec; ++k) {
+    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
+    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
+  }
+  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
+  cubeBufFree(&list);
+  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "}");
+}
+
+/* softmax with the row in registers as 16-byte vectors: one read of the unmasked columns only (a causal row
+ * r reads no vector past column r mod period), one write of the whole row (zeros where masked). */
+static void softmaxVec(GT *g, const RowVec *rv, int64_t n, int64_t cols, const char (*e)[8], GV scale, GV lim) {
+  enum { MAXE = VEC_MAX_PER * 8 };
+  GV tx = {"%tx"}, base = gtMulC(g, (GV){"%bx"}, cols);
+  GV ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), m = ninf;
+  GV x[MAXE], ok[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER];
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV vi = gtAddC(g, tx, c * rv->threads);
+    valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
+    GV col0 = gtMulC(g, vi, rv->vec);
+    at[c] = gtAdd(g, base, col0);
+    GV any = gtVal(g, "arith.andi %s, %s : i1", valid[c].s,
+                   gtVal(g, "arith.cmpi ult, %s, %s : index", col0.s, lim.s).s);
+    GV v = vecLoadIf(g, any, "%a0", n, e[0], at[c], rv->vec);
+    for (int64_t k = 0; k < rv->vec; ++k) {
+      GV xk = vecElt(g, v, k, e[0], rv->vec);
+      if (scale.s[0]) xk = gtMulF(g, xk, scale);
+      ok[c * rv->vec + k] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, col0, k).s, lim.s);
+      x[c * rv->vec + k] = sel(g, ok[c * rv->vec + k], xk, ninf);
+      m = gtCombine(g, m, x[c * rv->vec + k], true);
+    }
+  }
+  m = gtBlockReduce(g, m, true, "%red", rv->threads, tx);
+  GV l = zero;
+  for (int64_t i = 0; i < rv->per * rv->vec; ++i) {
+    x[i] = sel(g, ok[i], gtExp(g, gtSubF(g, x[i], m)), zero);
+    l = gtCombine(g, l, x[i], false);
+  }
+  l = gtBlockReduce(g, l, false, "%red", rv->threads, tx);
+  GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, l.s);
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV y[8];
+    for (int64_t k = 0; k < rv->vec; ++k) y[k] = gtMulF(g, x[c * rv->vec + k], inv);
+    vecStoreIf(g, valid[c], y, "%a1", n, e[1], at[c], rv->vec);
+  }
+}
+
 static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   int64_t rows, cols, period = 0;
   char e[2][8];
@@ -492,13 +590,21 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   int64_t n = rows * cols;
   int64_t sizes[2] = {n, n};
   gtFuncOpen(g, name, 2, sizes, e);
-  gtLaunchOpen(g, rows, 1, NT, kRed);
+  RowVec rv;
+  bool vec = rowVec(cols, eltBytes(e[0]) > eltBytes(e[1]) ? eltBytes(e[0]) : eltBytes(e[1]), &rv);
+  gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
   if (hasScale) {
     char st[40];
     snprintf(st, sizeof st, "%.9e", (double)(float)scale);
     a.scale = gtF32(g, st);
+  }
+  if (vec) {
+    GV lim = period > 0 ? gtMin(g, gtAddC(g, gtRemC(g, (GV){"%bx"}, period), 1), gtIdx(g, cols)) : gtIdx(g, cols);
+    softmaxVec(g, &rv, n, cols, e, a.scale, lim);
+    launchClose(g);
+    return true;
   }
   /* the row's unmasked columns: j <= r mod period (causal), else all */
   GV lim = period > 0 ? gtMin(g, gtAddC(g, gtRemC(g, (GV){"%bx"}, period), 1), gtIdx(g, cols)) : gtIdx(g, cols);
@@ -567,9 +673,39 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   int64_t n = rows * cols;
   int64_t sizes[3] = {n, n, n};
   gtFuncOpen(g, name, 3, sizes, e);
-  gtLaunchOpen(g, rows, 1, NT, kRed);
+  RowVec rv;
+  int widest = eltBytes(e[0]);
+  for (int i = 1; i < 3; ++i)
+    if (eltBytes(e[i]) > widest) widest = eltBytes(e[i]);
+  bool vec = rowVec(cols, widest, &rv);
+  gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
+  if (vec) {
+    /* y and dy as 16-byte vectors in registers: dot = sum(y dy), out = y (dy - dot) */
+    enum { MAXE = VEC_MAX_PER * 8 };
+    GV y[MAXE], dy[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER], dot = gtF32(g, "0.0");
+    for (int64_t c = 0; c < rv.per; ++c) {
+      GV vi = gtAddC(g, tx, c * rv.threads);
+      valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv.nvec).s);
+      at[c] = gtAdd(g, a.base, gtMulC(g, vi, rv.vec));
+      GV vy = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
+      GV vd = vecLoadIf(g, valid[c], "%a1", n, e[1], at[c], rv.vec);
+      for (int64_t k = 0; k < rv.vec; ++k) {
+        y[c * rv.vec + k] = vecElt(g, vy, k, e[0], rv.vec);
+        dy[c * rv.vec + k] = vecElt(g, vd, k, e[1], rv.vec);
+        dot = gtFma(g, y[c * rv.vec + k], dy[c * rv.vec + k], dot);
+      }
+    }
+    dot = gtBlockReduce(g, dot, false, "%red", rv.threads, tx);
+    for (int64_t c = 0; c < rv.per; ++c) {
+      GV o[8];
+      for (int64_t k = 0; k < rv.vec; ++k) o[k] = gtMulF(g, y[c * rv.vec + k], gtSubF(g, dy[c * rv.vec + k], dot));
+      vecStoreIf(g, valid[c], o, "%a2", n, e[2], at[c], rv.vec);
+    }
+    launchClose(g);
+    return true;
+  }
   if (cols <= REG_COLS * NT) {
     int64_t per = (cols + NT - 1) / NT;
     GV y[REG_COLS], dy[REG_COLS], col[REG_COLS], dot = gtF32(g, "0.0");
