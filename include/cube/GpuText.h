@@ -82,4 +82,8 @@ void gtLaunchOpen(GT *g, int64_t gx, int64_t gy, int64_t nthreads, const char *w
  * barriers (every thread of the block must reach it) and ends with one so that sh can be reused. */
 GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV tx);
 
+/* The f32 result of an elementwise cube op (add sub mul div minimum neg exp rsqrt silu scale cast silu_grad)
+ * from its f32 operands x (and y) (lib/Conversion/GpuElementwise.c; the fused kernels use the same). */
+GV cubeGpuElementwiseFormula(GT *g, MlirOperation op, GV x, GV y);
+
 #endif

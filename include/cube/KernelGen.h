@@ -85,6 +85,10 @@ KVal kbIndex(KBody *k, int64_t v);
 KVal kbToF32(KBody *k, KVal v, const char *elt);
 /* Rounds an f32 to `elt` (the value itself for f32). */
 KVal kbFromF32(KBody *k, KVal v, const char *elt);
+/* The f32 result of an elementwise op (add sub mul div minimum neg exp rsqrt silu scale cast silu_grad)
+ * from its f32 operands x (and y), with the formulas of docs/codegen.md; false for another op. Shared by
+ * the one-op kernels and the fused ones (KernelsFused.c), so that both compute exactly the same. */
+bool kbElementwise(KBody *k, MlirOperation op, KVal x, KVal y, KVal *r);
 /* An integer element (i32/i64) as an index, clamped to [0, hi). */
 KVal kbIndexClamp(KBody *k, KVal v, const char *elt, int64_t hi);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cube/Conversion.h"
+#include "cube/Fuse.h"
 #include "cube/GpuKernels.h"
 #include "cube/Ops.h"
 #include "cube/Rewrite.h"
@@ -93,7 +94,8 @@ static bool dropResults(MlirOperation fn, MlirOperation diagAt) {
   return true;
 }
 
-/* A cube.kernel_gpu function: its memref function from cube/GpuKernels.h, parsed into the kernels module. */
+/* A cube.kernel_gpu function: its memref function from cube/GpuKernels.h (a fused kernel's from GpuFused.c),
+ * parsed into the kernels module. */
 static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
   MlirBlock entry;
   MlirStringRef name;
@@ -108,7 +110,8 @@ static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
   MlirOperation fresh = {NULL};
   bool registered = cubeHasAttr(fn, CUBE_ATTR_KERNEL_FILE);
   bool ok = fname && (registered ? cubeKernelRegistryText(fn, fname, &fresh, err, sizeof err)
-                                 : cubeGpuKernelText(op, fname, &text, err, sizeof err));
+                                 : cubeIsFusedKernel(fn) ? cubeGpuFusedText(fn, fname, &text, err, sizeof err)
+                                                         : cubeGpuKernelText(op, fname, &text, err, sizeof err));
   if (ok && registered) {
     ok = mlirOperationVerify(fresh);
     if (!ok) snprintf(err, sizeof err, "the registered kernel does not verify (see the error above)");

@@ -54,8 +54,8 @@ static bool shape(MlirOperation op, Ew *w) {
   return w->n > 0 && w->n % w->vec == 0;
 }
 
-/* The op's f32 result from its f32 operands x (and y). */
-static GV formula(GT *g, MlirOperation op, GV x, GV y) {
+/* The op's f32 result from its f32 operands x (and y); shared with the fused kernels (GpuFused.c). */
+GV cubeGpuElementwiseFormula(GT *g, MlirOperation op, GV x, GV y) {
   GV one = gtF32(g, "1.0");
   if (cubeIsOp(op, "add")) return gtVal(g, "arith.addf %s, %s : f32", x.s, y.s);
   if (cubeIsOp(op, "sub")) return gtSubF(g, x, y);
@@ -120,7 +120,7 @@ bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, ch
                    w.e[i]);
       if (strcmp(w.e[i], "f32")) x[i] = gtVal(&g, "arith.extf %s : %s to f32", x[i].s, w.e[i]);
     }
-    GV r = formula(&g, op, x[0], w.nIn == 2 ? x[1] : x[0]);
+    GV r = cubeGpuElementwiseFormula(&g, op, x[0], w.nIn == 2 ? x[1] : x[0]);
     if (strcmp(w.e[w.nIn], "f32")) r = gtVal(&g, "arith.truncf %s : f32 to %s", r.s, w.e[w.nIn]);
     cubeBufPrintf(&elems, "%s%s", k ? ", " : "", r.s);
   }

@@ -4,10 +4,11 @@
  *   func.func private @k<N>_<op>(inputs..., scratch..., out) -> out
  *       attributes {cube.kernel = "cube.<op>", cube.kernel_inputs = I, cube.kernel_scratch = S}
  * and replaced in @forward by `tensor.empty` for the scratch and out buffers and a
- * `func.call @k<N>_<op>(...) {cube.op, cube.scope}` (one step of the plan). One kernel per op for now:
- * fusion will group several ops into one function here. cube.param stays; cube.reshape stays (a buffer
- * alias, no kernel); on target=cuda cube.linear/cube.matmul stay too, marked `cube.gemm` (cuBLASLt steps),
- * while on target=cpu they are kernels. On target=cuda an op with a gpu-dialect kernel (cube/GpuKernels.h:
+ * `func.call @k<N>_<op>(...) {cube.op, cube.scope}` (one step of the plan). One kernel per op, except the
+ * groups that cube-fuse marked (cube.fuse_group): each becomes ONE kernel function @k<N>_fused
+ * (outlineFused, cube/Fuse.h). cube.param stays; cube.reshape stays (a buffer alias, no kernel); on
+ * target=cuda cube.linear/cube.matmul stay too, marked `cube.gemm` (cuBLASLt steps), while on target=cpu
+ * they are kernels. On target=cuda an op with a gpu-dialect kernel (cube/GpuKernels.h:
  * fused attention and its gradient) gets that kernel's scratch and the unit attribute cube.kernel_gpu.
  * A cube.scale by exactly 1.0 is dropped (its uses read its operand). Otherwise the scratch each kernel
  * needs comes from the per-op table
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "cube/Conversion.h"
+#include "cube/Fuse.h"
 #include "cube/GpuKernels.h"
 #include "cube/KernelGen.h"
 #include "cube/Ops.h"
@@ -46,14 +48,15 @@ static MlirOperation buildEmpty(MlirLocation loc, MlirType t) {
   return mlirOperationCreate(&st);
 }
 
+static MlirOperation kernelFunc(MlirLocation loc, MlirBlock block, const char *name, MlirStringRef kernel, intptr_t nIn,
+                                intptr_t nScratch, intptr_t nOut, const MlirType *types);
+
 /* The kernel function: entry block args (types), the op cloned into it (operand i reads block arg
  * argOf[i]), and a return of its results (or, for an in-place op, of its out arguments). */
 static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nIn, intptr_t nScratch, intptr_t nOut,
                                  const MlirType *types, const int *argOf) {
-  MlirContext ctx = mlirOperationGetContext(op);
   MlirLocation loc = mlirOperationGetLocation(op);
   intptr_t nArgs = nIn + nScratch + nOut;
-  const MlirType *outs = types + nIn + nScratch;
   MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
   for (intptr_t i = 0; i < nArgs; ++i) locs[i] = loc;
   MlirBlock block = mlirBlockCreate(nArgs, types, locs);
@@ -68,15 +71,22 @@ static MlirOperation buildKernel(MlirOperation op, const char *name, intptr_t nI
     mlirOperationStateAddOperands(&rs, 1, &r);
   }
   mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
+  return kernelFunc(loc, block, name, mlirIdentifierStr(mlirOperationGetName(op)), nIn, nScratch, nOut, types);
+}
+
+/* The kernel func.func `name` around its entry block: cube.kernel = `kernel` and the argument counts. */
+static MlirOperation kernelFunc(MlirLocation loc, MlirBlock block, const char *name, MlirStringRef kernel, intptr_t nIn,
+                                intptr_t nScratch, intptr_t nOut, const MlirType *types) {
+  MlirContext ctx = mlirLocationGetContext(loc);
+  intptr_t nArgs = nIn + nScratch + nOut;
+  const MlirType *outs = types + nIn + nScratch;
   MlirRegion region = mlirRegionCreate();
   mlirRegionAppendOwnedBlock(region, block);
-
-  MlirStringRef opName = mlirIdentifierStr(mlirOperationGetName(op));
   MlirNamedAttribute attrs[7] = {
       named(ctx, "sym_name", mlirStringAttrGet(ctx, CUBE_STR(name))),
       named(ctx, "function_type", mlirTypeAttrGet(mlirFunctionTypeGet(ctx, nArgs, types, nOut, outs))),
       named(ctx, "sym_visibility", mlirStringAttrGet(ctx, CUBE_STR("private"))),
-      named(ctx, CUBE_ATTR_KERNEL, mlirStringAttrGet(ctx, opName)),
+      named(ctx, CUBE_ATTR_KERNEL, mlirStringAttrGet(ctx, kernel)),
       cubeNamedI64(ctx, CUBE_ATTR_KERNEL_INPUTS, nIn),
       cubeNamedI64(ctx, CUBE_ATTR_KERNEL_SCRATCH, nScratch),
       cubeNamedI64(ctx, CUBE_ATTR_KERNEL_OUTS, nOut),
@@ -93,7 +103,13 @@ typedef struct {
   CubeTarget target;
   int count;
   bool failed;
+  int64_t *fuseIds; /* the fuse groups outlined so far (each must be one run of consecutive ops) */
+  size_t nFuseIds, capFuseIds;
 } Group;
+
+static MlirOperation placeKernel(Group *g, MlirOperation fn, const char *name, MlirOperation at, MlirStringRef stepOp,
+                                 MlirOperation scopeOf, intptr_t nIn, intptr_t nScratch, intptr_t nOut,
+                                 intptr_t nFresh, MlirType *types, MlirValue *args);
 
 static int inplaceSlot(const KernelSpec *spec, intptr_t operand) {
   for (int j = 0; j < spec->nInplace; ++j)
@@ -154,26 +170,112 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
     cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FILE, regFile);
     cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FUNCTION, regFn);
   }
+  MlirOperation call = placeKernel(g, fn, cubeBufStr(&name), op, opName, op, nIn, nScratch, nOut, nRes, types, args);
+  for (intptr_t i = 0; i < nRes; ++i)
+    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, i), mlirOperationGetResult(call, i));
+  mlirOperationDestroy(op);
+  cubeBufFree(&name);
+  return true;
+}
+
+/* Inserts the kernel function fn (named `name`) after the previous one and, before `at`, a tensor.empty for
+ * each scratch tensor and for the last nFresh outs (args[nIn..] get them; in-place outs are already in args),
+ * then `func.call @name(args) {cube.op = stepOp, cube.scope = <scopeOf's scope>}`, which it returns. */
+static MlirOperation placeKernel(Group *g, MlirOperation fn, const char *name, MlirOperation at, MlirStringRef stepOp,
+                                 MlirOperation scopeOf, intptr_t nIn, intptr_t nScratch, intptr_t nOut,
+                                 intptr_t nFresh, MlirType *types, MlirValue *args) {
+  MlirContext ctx = mlirOperationGetContext(at);
+  MlirLocation loc = mlirOperationGetLocation(at);
   mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
   g->lastFunc = fn;
-
-  for (intptr_t i = 0; i < nScratch + nRes; ++i)
-    args[nIn + i] = mlirOperationGetResult(cubeInsertBefore(op, buildEmpty(loc, types[nIn + i])), 0);
+  for (intptr_t i = 0; i < nScratch + nFresh; ++i)
+    args[nIn + i] = mlirOperationGetResult(cubeInsertBefore(at, buildEmpty(loc, types[nIn + i])), 0);
   MlirStringRef scope;
-  bool hasScope = cubeGetScope(op, &scope);
+  bool hasScope = cubeGetScope(scopeOf, &scope);
   MlirNamedAttribute attrs[3] = {
-      named(ctx, "callee", mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(cubeBufStr(&name)))),
-      named(ctx, CUBE_ATTR_STEP_OP, mlirStringAttrGet(ctx, opName)),
+      named(ctx, "callee", mlirFlatSymbolRefAttrGet(ctx, CUBE_STR(name))),
+      named(ctx, CUBE_ATTR_STEP_OP, mlirStringAttrGet(ctx, stepOp)),
       named(ctx, "cube.scope", hasScope ? mlirStringAttrGet(ctx, scope) : mlirStringAttrGet(ctx, CUBE_STR(""))),
   };
   MlirOperationState cs = mlirOperationStateGet(CUBE_STR("func.call"), loc);
   mlirOperationStateAddOperands(&cs, nIn + nScratch + nOut, args);
   mlirOperationStateAddResults(&cs, nOut, &types[nIn + nScratch]);
   mlirOperationStateAddAttributes(&cs, hasScope ? 3 : 2, attrs);
-  MlirOperation call = cubeInsertBefore(op, mlirOperationCreate(&cs));
-  for (intptr_t i = 0; i < nRes; ++i)
-    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, i), mlirOperationGetResult(call, i));
-  mlirOperationDestroy(op);
+  return cubeInsertBefore(at, mlirOperationCreate(&cs));
+}
+
+/* Outlines the fuse group that starts at `first` (cube/Fuse.h, marked by cube-fuse) into ONE kernel function
+ * @k<N>_fused {cube.kernel = "cube.fused"}: its inputs are the values the group reads from outside, its outs
+ * the group results used outside (destination-passing style, like a one-op kernel), its body the group's
+ * ops; the call (cube.op = "cube.fused", the first op's scope) replaces the group. On target=cuda it gets
+ * cube.kernel_gpu when the vectorised kernel (GpuFused.c) takes it. *after: the op following the group. */
+static bool outlineFused(Group *g, MlirOperation first, MlirOperation *after) {
+  CubeFuseGroup fg;
+  int64_t id;
+  char err[512], msg[700];
+  MlirLocation loc = mlirOperationGetLocation(first);
+  if (!cubeFuseGroupAt(first, &fg, &id, after, err, sizeof err)) {
+    snprintf(msg, sizeof msg, "cube-group-kernels: %s", err);
+    mlirEmitError(loc, msg);
+    return false;
+  }
+  for (size_t i = 0; i < g->nFuseIds; ++i)
+    if (g->fuseIds[i] == id) {
+      snprintf(msg, sizeof msg, "cube-group-kernels: the ops of fuse group %lld are not consecutive (cube-fuse "
+               "orders them so)", (long long)id);
+      mlirEmitError(loc, msg);
+      return false;
+    }
+  if (cubeGrow((void **)&g->fuseIds, &g->capFuseIds, g->nFuseIds + 1, sizeof *g->fuseIds))
+    g->fuseIds[g->nFuseIds++] = id;
+  intptr_t nIn = fg.nIn, nOut = fg.nOut;
+  MlirType types[CUBE_KERNEL_MAX_ARGS];
+  MlirValue args[CUBE_KERNEL_MAX_ARGS];
+  MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
+  for (intptr_t i = 0; i < nIn + nOut; ++i) {
+    types[i] = mlirValueGetType(i < nIn ? fg.in[i] : fg.out[i - nIn]);
+    args[i] = i < nIn ? fg.in[i] : (MlirValue){NULL};
+    locs[i] = loc;
+  }
+  MlirBlock block = mlirBlockCreate(nIn + nOut, types, locs);
+  MlirOperation clones[CUBE_FUSE_MAX_OPS];
+  CubeBuf opsText = {0};
+  for (int j = 0; j < fg.nOps; ++j) {
+    clones[j] = mlirOperationClone(fg.ops[j]);
+    mlirOperationRemoveAttributeByName(clones[j], CUBE_STR(CUBE_ATTR_FUSE_GROUP));
+    for (intptr_t i = 0; i < mlirOperationGetNumOperands(fg.ops[j]); ++i) {
+      MlirValue v = mlirOperationGetOperand(fg.ops[j], i);
+      int a = cubeFuseIndexOf(fg.in, fg.nIn, v);
+      if (a >= 0) mlirOperationSetOperand(clones[j], i, mlirBlockGetArgument(block, a));
+      for (int p = 0; a < 0 && p < j; ++p)
+        if (mlirValueEqual(mlirOperationGetResult(fg.ops[p], 0), v))
+          mlirOperationSetOperand(clones[j], i, mlirOperationGetResult(clones[p], 0));
+    }
+    mlirBlockAppendOwnedOperation(block, clones[j]);
+    MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(fg.ops[j]));
+    cubeBufPrintf(&opsText, "%s%.*s", j ? "," : "", (int)on.length, on.data);
+  }
+  MlirOperationState rs = mlirOperationStateGet(CUBE_STR("func.return"), loc);
+  for (int k = 0; k < fg.nOut; ++k)
+    for (int j = 0; j < fg.nOps; ++j)
+      if (mlirValueEqual(mlirOperationGetResult(fg.ops[j], 0), fg.out[k])) {
+        MlirValue r = mlirOperationGetResult(clones[j], 0);
+        mlirOperationStateAddOperands(&rs, 1, &r);
+      }
+  mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
+  char base[64];
+  snprintf(base, sizeof base, "k%d_fused", g->count++);
+  CubeBuf name = {0};
+  cubeFreshSymbol(g->module, base, &name);
+  MlirOperation fn = kernelFunc(loc, block, cubeBufStr(&name), CUBE_STR(CUBE_FUSED_KERNEL), nIn, 0, nOut, types);
+  cubeSetStrAttr(fn, CUBE_ATTR_FUSED_OPS, cubeBufStr(&opsText));
+  cubeBufFree(&opsText);
+  if (g->target == CUBE_TARGET_CUDA && cubeGpuFusedApplies(fn))
+    mlirOperationSetAttributeByName(fn, CUBE_STR(CUBE_ATTR_KERNEL_GPU), mlirUnitAttrGet(mlirOperationGetContext(fn)));
+  MlirOperation call = placeKernel(g, fn, cubeBufStr(&name), first, CUBE_STR(CUBE_FUSED_KERNEL), first, nIn, 0, nOut,
+                                   nOut, types, args);
+  for (int k = 0; k < fg.nOut; ++k) mlirValueReplaceAllUsesOfWith(fg.out[k], mlirOperationGetResult(call, k));
+  for (int j = fg.nOps - 1; j >= 0; --j) mlirOperationDestroy(fg.ops[j]);
   cubeBufFree(&name);
   return true;
 }
@@ -267,9 +369,11 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
   bool ok = true;
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
     MlirOperation next = mlirOperationGetNextInBlock(op);
-    ok = groupOp(&g, op) && ok;
+    if (cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP)) ok = outlineFused(&g, op, &next) && ok; /* a cube-fuse group */
+    else ok = groupOp(&g, op) && ok;
     op = next;
   }
+  free(g.fuseIds);
   cubeKernelRegistryFree(g.registry);
   if (!ok) return mlirLogicalResultFailure();
   cubeSetStrAttr(module, CUBE_ATTR_TARGET, g.target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
@@ -285,7 +389,8 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
 
 const CubePassInfo cubeGroupKernelsPassInfo = {
     .argument = "cube-group-kernels",
-    .description = "Outline every compute op of @forward into a kernel function (one per op); GEMMs on cuda",
+    .description = "Outline every compute op of @forward into a kernel function (one per op, one per cube-fuse "
+                   "group); GEMMs on cuda",
     .anchor = "builtin.module",
     .options = kOptions,
     .nOptions = sizeof kOptions / sizeof kOptions[0],

@@ -18,21 +18,13 @@
 /* ---- silu_grad ---------------------------------------------------------------------------------------- */
 
 bool kgenSiluGrad(KGen *g, MlirOperation op, const KArgs *a) {
-  (void)op;
   KFlat x = kgFlat(g, "%in0", a->in[0]), dy = kgFlat(g, "%in1", a->in[1]), o = kgFlat(g, "%out", a->out);
   KOperand ins[2] = {{x, "d0"}, {dy, "d0"}}, out = {o, "d0"};
   KBody b = {.g = g};
   KVal xf = kbToF32(&b, kbArg("%bi0"), x.elt), df = kbToF32(&b, kbArg("%bi1"), dy.elt);
-  KVal one = kbF32(&b, 1.0f);
-  KVal nx = kbOp(&b, "arith.negf %s : f32", xf.s);
-  KVal e = kbOp(&b, "math.exp %s : f32", nx.s);
-  KVal den = kbOp(&b, "arith.addf %s, %s : f32", one.s, e.s);
-  KVal sg = kbOp(&b, "arith.divf %s, %s : f32", one.s, den.s);
-  KVal oms = kbOp(&b, "arith.subf %s, %s : f32", one.s, sg.s);
-  KVal xo = kbOp(&b, "arith.mulf %s, %s : f32", xf.s, oms.s);
-  KVal t = kbOp(&b, "arith.addf %s, %s : f32", one.s, xo.s);
-  KVal st = kbOp(&b, "arith.mulf %s, %s : f32", sg.s, t.s);
-  KVal y = kbFromF32(&b, kbOp(&b, "arith.mulf %s, %s : f32", df.s, st.s), o.elt);
+  KVal r;
+  kbElementwise(&b, op, xf, df, &r);
+  KVal y = kbFromF32(&b, r, o.elt);
   KFlat res;
   kgGeneric(g, 1, 2, ins, 1, &out, &b, &y, &res);
   kgReturn(g, res, a->out);

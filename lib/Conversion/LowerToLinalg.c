@@ -2,12 +2,13 @@
  * tensors, in destination-passing style: the result is computed into the `out` argument, temporaries into
  * the scratch arguments, never into tensor.empty. Each body is generated as MLIR text from the kernel's
  * cube op, its shapes and attributes (lib/Conversion/Kernels*.c), parsed and verified by MLIR, and replaces
- * the function. The numerics (f32 accumulation, max-subtraction, log-sum-exp, HF's rmsnorm and rope) are
+ * the function; a fused kernel function (cube-fuse) becomes one generic for its whole group. The numerics (f32 accumulation, max-subtraction, log-sum-exp, HF's rmsnorm and rope) are
  * described at each generator and in docs/codegen.md. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cube/Conversion.h"
+#include "cube/Fuse.h"
 #include "cube/GpuKernels.h"
 #include "cube/KernelGen.h"
 #include "cube/Ops.h"
@@ -25,11 +26,31 @@ static MlirOperation kernelOp(MlirOperation fn) {
   return !mlirOperationIsNull(first) && cubeIsCubeOp(first) ? first : (MlirOperation){NULL};
 }
 
+static bool replaceKernel(MlirOperation fn, MlirOperation op, CubeBuf *textBuf);
+
+/* A fused kernel (cube/Fuse.h): one linalg.generic for the whole group (KernelsFused.c). */
+static bool lowerFused(MlirOperation fn, MlirOperation op) {
+  char err[512], msg[1024];
+  MlirStringRef name;
+  char *fname = cubeGetStrAttr(fn, "sym_name", &name) ? cubeStrDupRef(name) : NULL;
+  CubeBuf text = {0};
+  bool named = fname != NULL, ok = named && cubeFusedKernelText(fn, fname, &text, err, sizeof err);
+  free(fname);
+  if (!ok) {
+    snprintf(msg, sizeof msg, "cube-lower-to-linalg: cannot lower a fused kernel: %s", named ? err : "no sym_name");
+    mlirEmitError(mlirOperationGetLocation(fn), msg);
+    cubeBufFree(&text);
+    return false;
+  }
+  return replaceKernel(fn, op, &text);
+}
+
 static bool lowerKernel(MlirOperation fn) {
   MlirLocation loc = mlirOperationGetLocation(fn);
   MlirOperation op = kernelOp(fn);
   if (mlirOperationIsNull(op)) return true; /* already lowered */
   if (cubeHasAttr(fn, CUBE_ATTR_KERNEL_GPU)) return true; /* a gpu-dialect kernel: cube-emit writes it */
+  if (cubeIsFusedKernel(fn)) return lowerFused(fn, op);
   char err[512], msg[1024];
   MlirStringRef name;
   int64_t nIn = -1, nScratch = -1;
@@ -85,6 +106,13 @@ static bool lowerKernel(MlirOperation fn) {
     cubeBufFree(&text);
     return false;
   }
+  return replaceKernel(fn, op, &text);
+}
+
+/* Parses and verifies the generated kernel text and puts it in place of fn (freeing the text). */
+static bool replaceKernel(MlirOperation fn, MlirOperation op, CubeBuf *textBuf) {
+  char msg[1024];
+  CubeBuf text = *textBuf;
   MlirContext ctx = mlirOperationGetContext(fn);
   MlirOperation fresh = mlirOperationCreateParse(ctx, CUBE_STR(cubeBufStr(&text)), CUBE_STR("cube-lower-to-linalg"));
   if (mlirOperationIsNull(fresh) || !mlirOperationVerify(fresh)) {

@@ -14,6 +14,7 @@ extern const CubePassInfo cubeCsePassInfo;
 extern const CubePassInfo cubeMixedPrecisionPassInfo;
 extern const CubePassInfo cubeDataParallelPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
+extern const CubePassInfo cubeFusePassInfo;
 extern const CubePassInfo cubeGroupKernelsPassInfo;
 extern const CubePassInfo cubeLowerToLinalgPassInfo;
 extern const CubePassInfo cubeEmitPassInfo;
@@ -29,6 +30,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeCsePassInfo,
     &cubeDataParallelPassInfo,
     &cubePrepareForwardPassInfo,
+    &cubeFusePassInfo,
     &cubeGroupKernelsPassInfo,
     &cubeLowerToLinalgPassInfo,
     &cubeEmitPassInfo,

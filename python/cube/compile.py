@@ -3,7 +3,7 @@ model into an artifact directory for cube-run (docs/plan-format.md, docs/codegen
 
 It runs cube-opt with the codegen pipeline
 
-    builtin.module(cube-prepare-forward, cube-group-kernels{target=T}, cube-lower-to-linalg,
+    builtin.module(cube-prepare-forward, cube-fuse, cube-group-kernels{target=T}, cube-lower-to-linalg,
                    cube-emit{out=ARTIFACT target=T chip=C})
 
 so the same compilation is one cube-opt command (``--print-command`` shows it). cube-opt is $CUBE_OPT, else
@@ -76,7 +76,7 @@ def data_parallel(args):
 
 
 def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forward", memory_report=False,
-             plan_memory=True, before=()):
+             plan_memory=True, before=(), fuse=True, fuse_report=False):
     emit = [f"out={_quote(out)}", f"target={target}"]
     if memory_report:
         emit.append("report=true")
@@ -89,10 +89,13 @@ def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forwar
     if dump:
         emit.append("dump=true")
     head = "".join(p + "," for p in before)
+    # cube-fuse (on by default; --no-fuse): each elementwise chain becomes one kernel (docs/codegen.md)
+    fz = ([] if program == "forward" else [f"func={program}"]) + (["report=true"] if fuse_report else [])
+    fusing = (f"cube-fuse{{{' '.join(fz)}}}," if fz else "cube-fuse,") if fuse else ""
     if program == "forward":
-        return (f"builtin.module({head}cube-prepare-forward,cube-group-kernels{{target={target}}},cube-lower-to-linalg,"
-                f"cube-emit{{{' '.join(emit)}}})")
-    return (f"builtin.module({head}cube-prepare-forward{{func={program}}},"
+        return (f"builtin.module({head}cube-prepare-forward,{fusing}cube-group-kernels{{target={target}}},"
+                f"cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
+    return (f"builtin.module({head}cube-prepare-forward{{func={program}}},{fusing}"
             f"cube-group-kernels{{target={target} func={program}}},cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
 
 
@@ -126,6 +129,9 @@ def parser():
                    "faster, but the [B*H, S, S] scores exist during each attention op); auto (default): matmul "
                    "for --target cuda, fused for cpu")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default)")
+    p.add_argument("--fuse-report", action="store_true", help="print the groups cube-fuse fused to stderr")
     g = p.add_argument_group("model rewrites (the seed's switches)")
     g.add_argument("--recompute", metavar="TYPES", help="module types to recompute, e.g. LlamaDecoderLayer[,LlamaMLP]")
     g.add_argument("--use-lora", action="store_true", help="apply LoRA (cube-lora) with the options below")
@@ -173,7 +179,7 @@ def main(argv=None):
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
                         rewrites(args, has_program) + (["cube-attention-to-matmul", "cube-cse"] if attention_matmul(args) else [])
-                        + data_parallel(args))
+                        + data_parallel(args), fuse=not args.no_fuse, fuse_report=args.fuse_report)
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
