@@ -160,7 +160,8 @@ int cubeLaunchRanks(int nproc, CubeRankMain body, void *arg, FILE *err) {
       stopAll(pids, started);
     }
   }
-  pthread_barrier_destroy(&shared->barrier);
+  /* No pthread_barrier_destroy: it waits for the ranks still inside the barrier, and a rank killed there
+   * never leaves it. Every rank has exited; unmapping frees the barrier. */
   munmap(shared, bytes);
   return status;
 }
