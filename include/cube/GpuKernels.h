@@ -36,6 +36,10 @@ bool cubeGpuElementwiseApplies(MlirOperation op);
 int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types);
 bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+bool cubeGpuRopeApplies(MlirOperation op);
+int cubeGpuRopeScratch(MlirOperation op, MlirType *types);
+bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
+
 bool cubeGpuTransposeApplies(MlirOperation op);
 int cubeGpuTransposeScratch(MlirOperation op, MlirType *types);
 bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);

@@ -24,6 +24,8 @@ static const GpuKernel kGpuKernels[] = {
     {"softmax_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"embedding_grad", cubeGpuRowsApplies, cubeGpuRowsScratch, cubeGpuRowsText},
     {"transpose", cubeGpuTransposeApplies, cubeGpuTransposeScratch, cubeGpuTransposeText},
+    {"rope", cubeGpuRopeApplies, cubeGpuRopeScratch, cubeGpuRopeText},
+    {"rope_grad", cubeGpuRopeApplies, cubeGpuRopeScratch, cubeGpuRopeText},
 #define EW(name) {name, cubeGpuElementwiseApplies, cubeGpuElementwiseScratch, cubeGpuElementwiseText}
     EW("add"), EW("sub"), EW("mul"), EW("div"), EW("minimum"), EW("neg"), EW("exp"), EW("rsqrt"), EW("silu"),
     EW("scale"), EW("cast"), EW("silu_grad"),

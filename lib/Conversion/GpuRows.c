@@ -308,6 +308,99 @@ static GV countValid(GT *g, GV k, const void *c) {
 
 static GV sel(GT *g, GV c, GV a, GV b) { return gtVal(g, "arith.select %s, %s, %s : f32", c.s, a.s, b.s); }
 
+/* ---- the vectorised register paths: thread tx holds whole 16-byte vectors of its row ----------------- */
+
+enum { VEC_MAX_PER = 4 }; /* vectors per thread: rows up to 4 * 256 * 8 bf16 (or * 4 f32) columns */
+
+typedef struct {
+  int64_t vec, nvec, threads, per; /* elements per vector, vectors per row, threads per row, vectors per thread */
+} RowVec;
+
+/* The vector layout of a row of `cols` elements whose widest element type is `widest` bytes, or false when the
+ * row is not a whole number of 16-byte vectors or too long for the registers. */
+static bool rowVec(int64_t cols, int widest, int64_t maxThreads, RowVec *v) {
+  v->vec = 16 / widest;
+  if (cols % v->vec) return false;
+  v->nvec = cols / v->vec;
+  v->threads = v->nvec < maxThreads ? (v->nvec + 31) / 32 * 32 : maxThreads;
+  v->per = (v->nvec + v->threads - 1) / v->threads;
+  return v->per <= VEC_MAX_PER;
+}
+
+static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
+
+/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
+ * starts at a multiple of its length, and buffers are 256-byte aligned). */
+static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
+  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
+  gtLine(g, "} else {");
+  GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", z.s, vec, elt);
+  gtLine(g, "}");
+  return r;
+}
+
+/* Element k of a loaded vector as f32. */
+static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
+  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
+  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
+}
+
+/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
+static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  gtLine(g, "scf.if %s {", cond.s);
+  CubeBuf list = {0};
+  for (int64_t k = 0; k < vec; ++k) {
+    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
+    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
+  }
+  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
+  cubeBufFree(&list);
+  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "}");
+}
+
+/* A row held in registers as 16-byte vectors: thread tx loads vectors tx, tx + threads, ... of the row at
+ * `base` (none past column `lim`: a causal row reads only its unmasked vectors), scaled by `scale` when set;
+ * then m = the row's max, x[c * vec + k] = exp(x - m) (0 where masked) and l = their sum, block-wide.
+ * valid[c] says whether vector c exists, at[c] is its first element, col0[c] its first column. */
+typedef struct {
+  GV x[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], m, l;
+} RowRegs;
+
+static void rowRegsExp(GT *g, const RowVec *rv, int64_t n, const char *elt, GV base, GV scale, GV lim, RowRegs *r) {
+  GV tx = {"%tx"}, ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), ok[VEC_MAX_PER * 8];
+  r->m = ninf;
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV vi = gtAddC(g, tx, c * rv->threads);
+    r->valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
+    r->col0[c] = gtMulC(g, vi, rv->vec);
+    r->at[c] = gtAdd(g, base, r->col0[c]);
+    GV any = gtVal(g, "arith.andi %s, %s : i1", r->valid[c].s,
+                   gtVal(g, "arith.cmpi ult, %s, %s : index", r->col0[c].s, lim.s).s);
+    GV v = vecLoadIf(g, any, "%a0", n, elt, r->at[c], rv->vec);
+    for (int64_t k = 0; k < rv->vec; ++k) {
+      int64_t i = c * rv->vec + k;
+      GV xk = vecElt(g, v, k, elt, rv->vec);
+      if (scale.s[0]) xk = gtMulF(g, xk, scale);
+      ok[i] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, r->col0[c], k).s, lim.s);
+      r->x[i] = sel(g, ok[i], xk, ninf);
+      r->m = gtCombine(g, r->m, r->x[i], true);
+    }
+  }
+  r->m = gtBlockReduce(g, r->m, true, "%red", rv->threads, tx);
+  r->l = zero;
+  for (int64_t i = 0; i < rv->per * rv->vec; ++i) {
+    r->x[i] = sel(g, ok[i], gtExp(g, gtSubF(g, r->x[i], r->m)), zero);
+    r->l = gtCombine(g, r->l, r->x[i], false);
+  }
+  r->l = gtBlockReduce(g, r->l, false, "%red", rv->threads, tx);
+}
+
 static bool ceShape(MlirOperation op, int64_t *v, int64_t *n, Labels *lb, char *xe) {
   MlirValue lv = mlirOperationGetOperand(op, 0), yv = mlirOperationGetOperand(op, 1);
   *v = lastDim(lv);
@@ -328,10 +421,19 @@ static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
   strcpy(e[3], "f32");
   int64_t sizes[5] = {n * v, n, n, n, 1};
   gtFuncOpen(g, name, 5, sizes, e);
-  gtLaunchOpen(g, n, 1, NT, kRed);
+  RowVec rv;
+  bool vec = rowVec(v, eltBytes(e[0]), NT_ONE, &rv);
+  gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
   LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
   GV m, l;
-  rowLse(g, &a, gtIdx(g, v), &m, &l);
+  if (vec) { /* the row read once, into registers */
+    RowRegs r;
+    rowRegsExp(g, &rv, n * v, e[0], a.base, (GV){{0}}, gtIdx(g, v), &r);
+    m = r.m;
+    l = r.l;
+  } else {
+    rowLse(g, &a, gtIdx(g, v), &m, &l);
+  }
   ifThread0(g);
   GV valid, col;
   label(g, &lb, n, (GV){"%bx"}, v, &valid, &col);
@@ -380,17 +482,41 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
   launchClose(g);
 
   /* 2: per row: (softmax - onehot) * dloss / count, zero for ignored rows */
-  gtLaunchOpen(g, n, 1, NT, kRed);
+  RowVec rv;
+  int widest = eltBytes(e[0]) > eltBytes(e[4]) ? eltBytes(e[0]) : eltBytes(e[4]);
+  bool vec = rowVec(v, widest, NT_ONE, &rv);
+  gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
   GV z = gtIdx(g, 0);
   LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
   GV m, l;
-  rowLse(g, &a, gtIdx(g, v), &m, &l);
+  RowRegs r;
+  if (vec) { /* the row read once, into registers: one read and one write instead of three reads */
+    rowRegsExp(g, &rv, n * v, e[0], a.base, (GV){{0}}, gtIdx(g, v), &r);
+    m = r.m;
+    l = r.l;
+  } else {
+    rowLse(g, &a, gtIdx(g, v), &m, &l);
+  }
   GV valid, col;
   label(g, &lb, n, (GV){"%bx"}, v, &valid, &col);
   GV dl = gtLoadF32(g, "%a2", 1, e[2], z);
   GV c = gtVal(g, "memref.load %%a3[%s] : memref<1xf32>", z.s);
   GV scale = gtVal(g, "arith.divf %s, %s : f32", dl.s, c.s);
   GV zero = gtF32(g, "0.0"), one = gtF32(g, "1.0");
+  if (vec) {
+    GV inv = gtVal(g, "arith.divf %s, %s : f32", one.s, l.s);
+    for (int64_t cc = 0; cc < rv.per; ++cc) {
+      GV o[8];
+      for (int64_t k = 0; k < rv.vec; ++k) {
+        GV hit = gtVal(g, "arith.cmpi eq, %s, %s : index", col.s, gtAddC(g, r.col0[cc], k).s);
+        GV d = gtSubF(g, gtMulF(g, r.x[cc * rv.vec + k], inv), sel(g, hit, one, zero));
+        o[k] = sel(g, valid, gtMulF(g, d, scale), zero);
+      }
+      vecStoreIf(g, r.valid[cc], o, "%a4", n * v, e[4], r.at[cc], rv.vec);
+    }
+    launchClose(g);
+    return true;
+  }
   GV k = forEach(g, gtIdx(g, v), (GV){"%tx"}, NT);
   GV at = gtAdd(g, a.base, k);
   GV x = gtLoadF32(g, "%a0", n * v, e[0], at);
@@ -484,97 +610,16 @@ static bool lastDimRows(MlirOperation op, int64_t *rows, int64_t *cols) {
   return dim == r - 1 && *cols > 0 && *rows > 0;
 }
 
-/* ---- the vectorised register paths: thread tx holds whole 16-byte vectors of its row ----------------- */
-
-enum { VEC_MAX_PER = 4 }; /* vectors per thread: rows up to 4 * 256 * 8 bf16 (or * 4 f32) columns */
-
-typedef struct {
-  int64_t vec, nvec, threads, per; /* elements per vector, vectors per row, threads per row, vectors per thread */
-} RowVec;
-
-/* The vector layout of a row of `cols` elements whose widest element type is `widest` bytes, or false when the
- * row is not a whole number of 16-byte vectors or too long for the registers. */
-static bool rowVec(int64_t cols, int widest, RowVec *v) {
-  v->vec = 16 / widest;
-  if (cols % v->vec) return false;
-  v->nvec = cols / v->vec;
-  v->threads = v->nvec < NT ? (v->nvec + 31) / 32 * 32 : NT;
-  v->per = (v->nvec + v->threads - 1) / v->threads;
-  return v->per <= VEC_MAX_PER;
-}
-
-static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
-
-/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
- * starts at a multiple of its length, and buffers are 256-byte aligned). */
-static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
-  GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
-  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
-  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
-  gtLine(g, "} else {");
-  GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
-  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", z.s, vec, elt);
-  gtLine(g, "}");
-  return r;
-}
-
-/* Element k of a loaded vector as f32. */
-static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
-  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
-  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
-}
-
-/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
-static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
-  gtLine(g, "scf.if %s {", cond.s);
-  CubeBuf list = {0};
-  for (int64_t k = 0; k < vec; ++k) {
-    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
-    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
-  }
-  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
-  cubeBufFree(&list);
-  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
-  gtLine(g, "}");
-}
-
-/* softmax with the row in registers as 16-byte vectors: one read of the unmasked columns only (a causal row
- * r reads no vector past column r mod period), one write of the whole row (zeros where masked). */
+/* softmax with the row in registers: one read of the unmasked vectors, one write of the row (0 where
+ * masked). */
 static void softmaxVec(GT *g, const RowVec *rv, int64_t n, int64_t cols, const char (*e)[8], GV scale, GV lim) {
-  enum { MAXE = VEC_MAX_PER * 8 };
-  GV tx = {"%tx"}, base = gtMulC(g, (GV){"%bx"}, cols);
-  GV ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), m = ninf;
-  GV x[MAXE], ok[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER];
-  for (int64_t c = 0; c < rv->per; ++c) {
-    GV vi = gtAddC(g, tx, c * rv->threads);
-    valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
-    GV col0 = gtMulC(g, vi, rv->vec);
-    at[c] = gtAdd(g, base, col0);
-    GV any = gtVal(g, "arith.andi %s, %s : i1", valid[c].s,
-                   gtVal(g, "arith.cmpi ult, %s, %s : index", col0.s, lim.s).s);
-    GV v = vecLoadIf(g, any, "%a0", n, e[0], at[c], rv->vec);
-    for (int64_t k = 0; k < rv->vec; ++k) {
-      GV xk = vecElt(g, v, k, e[0], rv->vec);
-      if (scale.s[0]) xk = gtMulF(g, xk, scale);
-      ok[c * rv->vec + k] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, col0, k).s, lim.s);
-      x[c * rv->vec + k] = sel(g, ok[c * rv->vec + k], xk, ninf);
-      m = gtCombine(g, m, x[c * rv->vec + k], true);
-    }
-  }
-  m = gtBlockReduce(g, m, true, "%red", rv->threads, tx);
-  GV l = zero;
-  for (int64_t i = 0; i < rv->per * rv->vec; ++i) {
-    x[i] = sel(g, ok[i], gtExp(g, gtSubF(g, x[i], m)), zero);
-    l = gtCombine(g, l, x[i], false);
-  }
-  l = gtBlockReduce(g, l, false, "%red", rv->threads, tx);
-  GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, l.s);
+  RowRegs r;
+  rowRegsExp(g, rv, n, e[0], gtMulC(g, (GV){"%bx"}, cols), scale, lim, &r);
+  GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, r.l.s);
   for (int64_t c = 0; c < rv->per; ++c) {
     GV y[8];
-    for (int64_t k = 0; k < rv->vec; ++k) y[k] = gtMulF(g, x[c * rv->vec + k], inv);
-    vecStoreIf(g, valid[c], y, "%a1", n, e[1], at[c], rv->vec);
+    for (int64_t k = 0; k < rv->vec; ++k) y[k] = gtMulF(g, r.x[c * rv->vec + k], inv);
+    vecStoreIf(g, r.valid[c], y, "%a1", n, e[1], r.at[c], rv->vec);
   }
 }
 
@@ -591,7 +636,7 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[2] = {n, n};
   gtFuncOpen(g, name, 2, sizes, e);
   RowVec rv;
-  bool vec = rowVec(cols, eltBytes(e[0]) > eltBytes(e[1]) ? eltBytes(e[0]) : eltBytes(e[1]), &rv);
+  bool vec = rowVec(cols, eltBytes(e[0]) > eltBytes(e[1]) ? eltBytes(e[0]) : eltBytes(e[1]), NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
@@ -677,7 +722,7 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   int widest = eltBytes(e[0]);
   for (int i = 1; i < 3; ++i)
     if (eltBytes(e[i]) > widest) widest = eltBytes(e[i]);
-  bool vec = rowVec(cols, widest, &rv);
+  bool vec = rowVec(cols, widest, NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
