@@ -17,9 +17,11 @@
  *   softmax             along the last dim: max and sum of exp of x * scale over the row's unmasked columns
  *                       (j <= r mod causal_period), then p (0 where masked)
  *   softmax_grad        along the last dim: dot = sum(y dy), out = y (dy - dot)
- * softmax and softmax_grad hold a row in registers as 16-byte vectors when it is a whole number of them
- * (up to 4 vectors per thread, one block of as many threads as the row has vectors, at most 256): one
- * vector load and store per thread and vector, and a causal softmax row reads no vector past its last
+ * Where a row is a whole number of 16-byte vectors (at most 4 per thread), rmsnorm, the per-row launch of
+ * rmsnorm_grad, softmax, softmax_grad, cross_entropy and the per-row launch of cross_entropy_grad hold it in
+ * registers instead: one block of as many threads as the row has vectors (at most 256; 1024 for the
+ * cross-entropy's vocab-wide rows), one vector load per input and one vector store per output, so each
+ * row is read once instead of two or three times, and a causal softmax row reads no vector past its last
  * unmasked column. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -92,6 +94,108 @@ static void eps(MlirOperation op, char *buf) {
   snprintf(buf, 40, "%.9e", (double)(float)e);
 }
 
+static GV sel(GT *g, GV c, GV a, GV b) { return gtVal(g, "arith.select %s, %s, %s : f32", c.s, a.s, b.s); }
+
+/* ---- the vectorised register paths: thread tx holds whole 16-byte vectors of its row ----------------- */
+
+enum { VEC_MAX_PER = 4 }; /* vectors per thread: rows up to 4 * 256 * 8 bf16 (or * 4 f32) columns */
+
+typedef struct {
+  int64_t vec, nvec, threads, per; /* elements per vector, vectors per row, threads per row, vectors per thread */
+} RowVec;
+
+/* The vector layout of a row of `cols` elements whose widest element type is `widest` bytes, or false when the
+ * row is not a whole number of 16-byte vectors or too long for the registers. */
+static bool rowVec(int64_t cols, int widest, int64_t maxThreads, RowVec *v) {
+  v->vec = 16 / widest;
+  if (cols % v->vec) return false;
+  v->nvec = cols / v->vec;
+  v->threads = v->nvec < maxThreads ? (v->nvec + 31) / 32 * 32 : maxThreads;
+  v->per = (v->nvec + v->threads - 1) / v->threads;
+  return v->per <= VEC_MAX_PER;
+}
+
+static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
+
+static int widestOf(const char (*e)[8], int n) {
+  int w = 2;
+  for (int i = 0; i < n; ++i)
+    if (eltBytes(e[i]) > w) w = eltBytes(e[i]);
+  return w;
+}
+
+/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
+ * starts at a multiple of its length, and buffers are 256-byte aligned). */
+static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
+  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
+  gtLine(g, "} else {");
+  GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
+  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", z.s, vec, elt);
+  gtLine(g, "}");
+  return r;
+}
+
+/* Element k of a loaded vector as f32. */
+static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
+  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
+  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
+}
+
+/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
+static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  gtLine(g, "scf.if %s {", cond.s);
+  CubeBuf list = {0};
+  for (int64_t k = 0; k < vec; ++k) {
+    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
+    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
+  }
+  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
+  cubeBufFree(&list);
+  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
+         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtLine(g, "}");
+}
+
+/* A row held in registers as 16-byte vectors: thread tx loads vectors tx, tx + threads, ... of the row at
+ * `base` (none past column `lim`: a causal row reads only its unmasked vectors), scaled by `scale` when set;
+ * then m = the row's max, x[c * vec + k] = exp(x - m) (0 where masked) and l = their sum, block-wide.
+ * valid[c] says whether vector c exists, at[c] is its first element, col0[c] its first column. */
+typedef struct {
+  GV x[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], m, l;
+} RowRegs;
+
+static void rowRegsExp(GT *g, const RowVec *rv, int64_t n, const char *elt, GV base, GV scale, GV lim, RowRegs *r) {
+  GV tx = {"%tx"}, ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), ok[VEC_MAX_PER * 8];
+  r->m = ninf;
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV vi = gtAddC(g, tx, c * rv->threads);
+    r->valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
+    r->col0[c] = gtMulC(g, vi, rv->vec);
+    r->at[c] = gtAdd(g, base, r->col0[c]);
+    GV any = gtVal(g, "arith.andi %s, %s : i1", r->valid[c].s,
+                   gtVal(g, "arith.cmpi ult, %s, %s : index", r->col0[c].s, lim.s).s);
+    GV v = vecLoadIf(g, any, "%a0", n, elt, r->at[c], rv->vec);
+    for (int64_t k = 0; k < rv->vec; ++k) {
+      int64_t i = c * rv->vec + k;
+      GV xk = vecElt(g, v, k, elt, rv->vec);
+      if (scale.s[0]) xk = gtMulF(g, xk, scale);
+      ok[i] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, r->col0[c], k).s, lim.s);
+      r->x[i] = sel(g, ok[i], xk, ninf);
+      r->m = gtCombine(g, r->m, r->x[i], true);
+    }
+  }
+  r->m = gtBlockReduce(g, r->m, true, "%red", rv->threads, tx);
+  r->l = zero;
+  for (int64_t i = 0; i < rv->per * rv->vec; ++i) {
+    r->x[i] = sel(g, ok[i], gtExp(g, gtSubF(g, r->x[i], r->m)), zero);
+    r->l = gtCombine(g, r->l, r->x[i], false);
+  }
+  r->l = gtBlockReduce(g, r->l, false, "%red", rv->threads, tx);
+}
+
 /* ---- rmsnorm ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -135,9 +239,34 @@ static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
   eps(op, es);
   int64_t sizes[3] = {n, h, n};
   gtFuncOpen(g, name, 3, sizes, e);
-  gtLaunchOpen(g, rows, 1, NT, kRed);
+  RowVec rv;
+  bool vec = rowVec(h, widestOf(e, 3), NT, &rv);
+  gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"}, H = gtIdx(g, h);
   GV base = gtMulC(g, (GV){"%bx"}, h);
+  if (vec) { /* the row read once, into registers */
+    GV xs[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], sum = gtF32(g, "0.0");
+    for (int64_t c = 0; c < rv.per; ++c) {
+      GV vi = gtAddC(g, tx, c * rv.threads);
+      valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv.nvec).s);
+      col0[c] = gtMulC(g, vi, rv.vec);
+      at[c] = gtAdd(g, base, col0[c]);
+      GV v = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
+      for (int64_t k = 0; k < rv.vec; ++k) {
+        GV x = xs[c * rv.vec + k] = vecElt(g, v, k, e[0], rv.vec);
+        sum = gtVal(g, "arith.addf %s, %s : f32", sum.s, gtMulF(g, x, x).s);
+      }
+    }
+    GV r = rowRsqrt(g, gtBlockReduce(g, sum, false, "%red", rv.threads, tx), h, es);
+    for (int64_t c = 0; c < rv.per; ++c) {
+      GV wv = vecLoadIf(g, valid[c], "%a1", h, e[1], col0[c], rv.vec), o[8];
+      for (int64_t k = 0; k < rv.vec; ++k)
+        o[k] = gtMulF(g, vecElt(g, wv, k, e[1], rv.vec), roundTrip(g, gtMulF(g, xs[c * rv.vec + k], r), e[2]));
+      vecStoreIf(g, valid[c], o, "%a2", n, e[2], at[c], rv.vec);
+    }
+    launchClose(g);
+    return true;
+  }
   RowArg ra = {"%a0", e[0], n, base};
   GV r = rowRsqrt(g, rowReduce(g, H, tx, NT, false, sq, &ra), h, es);
   GV k = forEach(g, H, tx, NT);
@@ -170,6 +299,75 @@ static GV dwx(GT *g, GV k, const void *c) {
 
 static int64_t dwChunks(int64_t rows) { return rows < DW_CHUNKS ? rows : DW_CHUNKS; }
 
+typedef struct {
+  int64_t n, h, rows;
+  GV base;                /* the block's row */
+  const char (*e)[8], *es; /* element types (x, w, dy, r, partial, dx, dw) and eps */
+} RmsGrad;
+
+/* Stores r for the dw launches (thread 0) and returns r^3 dot / H. */
+static GV rmsGradCoef(GT *g, const RmsGrad *a, GV r, GV dot) {
+  ifThread0(g);
+  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", r.s, a->rows);
+  gtLine(g, "}");
+  GV r3 = gtMulF(g, gtMulF(g, r, r), r);
+  char hs[32];
+  snprintf(hs, sizeof hs, "%.9e", (double)(float)a->h);
+  return gtVal(g, "arith.divf %s, %s : f32", gtMulF(g, r3, dot).s, gtF32(g, hs).s);
+}
+
+/* Launch 1 with the row's x, dy and w read once, as 16-byte vectors, into registers. */
+static void rmsGradRowsVec(GT *g, const RmsGrad *a, const RowVec *rv) {
+  enum { MAXE = VEC_MAX_PER * 8 };
+  const char(*e)[8] = a->e;
+  GV tx = {"%tx"}, xs[MAXE], ds[MAXE], ws[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER];
+  GV sum = gtF32(g, "0.0"), dot = sum;
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV vi = gtAddC(g, tx, c * rv->threads);
+    valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
+    GV col0 = gtMulC(g, vi, rv->vec);
+    at[c] = gtAdd(g, a->base, col0);
+    GV vx = vecLoadIf(g, valid[c], "%a0", a->n, e[0], at[c], rv->vec);
+    GV vd = vecLoadIf(g, valid[c], "%a2", a->n, e[2], at[c], rv->vec);
+    GV vw = vecLoadIf(g, valid[c], "%a1", a->h, e[1], col0, rv->vec);
+    for (int64_t k = 0; k < rv->vec; ++k) {
+      int64_t i = c * rv->vec + k;
+      xs[i] = vecElt(g, vx, k, e[0], rv->vec);
+      ds[i] = vecElt(g, vd, k, e[2], rv->vec);
+      ws[i] = vecElt(g, vw, k, e[1], rv->vec);
+      sum = gtVal(g, "arith.addf %s, %s : f32", sum.s, gtMulF(g, xs[i], xs[i]).s);
+      dot = gtVal(g, "arith.addf %s, %s : f32", dot.s, gtMulF(g, gtMulF(g, ds[i], ws[i]), xs[i]).s);
+    }
+  }
+  GV r = rowRsqrt(g, gtBlockReduce(g, sum, false, "%red", rv->threads, tx), a->h, a->es);
+  GV cf = rmsGradCoef(g, a, r, gtBlockReduce(g, dot, false, "%red", rv->threads, tx));
+  for (int64_t c = 0; c < rv->per; ++c) {
+    GV o[8];
+    for (int64_t k = 0; k < rv->vec; ++k) {
+      int64_t i = c * rv->vec + k;
+      o[k] = gtSubF(g, gtMulF(g, gtMulF(g, r, ws[i]), ds[i]), gtMulF(g, cf, xs[i]));
+    }
+    vecStoreIf(g, valid[c], o, "%a5", a->n, e[5], at[c], rv->vec);
+  }
+}
+
+/* Launch 1 with strided element loops (rows that are not whole vectors). */
+static void rmsGradRowsScalar(GT *g, const RmsGrad *a) {
+  const char(*e)[8] = a->e;
+  GV tx = {"%tx"}, H = gtIdx(g, a->h);
+  RowArg ra = {"%a0", e[0], a->n, a->base};
+  GV r = rowRsqrt(g, rowReduce(g, H, tx, NT, false, sq, &ra), a->h, a->es);
+  DwxArg da = {a->n, a->h, a->base, e[0], e[1], e[2]};
+  GV cf = rmsGradCoef(g, a, r, rowReduce(g, H, tx, NT, false, dwx, &da));
+  GV k = forEach(g, H, tx, NT);
+  GV at = gtAdd(g, a->base, k);
+  GV x = gtLoadF32(g, "%a0", a->n, e[0], at), dy = gtLoadF32(g, "%a2", a->n, e[2], at);
+  GV w = gtLoadF32(g, "%a1", a->h, e[1], k);
+  GV t1 = gtMulF(g, gtMulF(g, r, w), dy), t2 = gtMulF(g, cf, x);
+  gtStoreF32(g, gtSubF(g, t1, t2), "%a5", a->n, e[5], at);
+  gtLine(g, "}");
+}
+
 static bool genRmsnormGrad(GT *g, MlirOperation op, const char *name) {
   MlirValue xv = mlirOperationGetOperand(op, 0), wv = mlirOperationGetOperand(op, 1), dv = mlirOperationGetOperand(op, 2);
   int64_t h = lastDim(xv), n = kgNumElements(mlirValueGetType(xv));
@@ -187,26 +385,18 @@ static bool genRmsnormGrad(GT *g, MlirOperation op, const char *name) {
   gtFuncOpen(g, name, 7, sizes, e);
 
   /* 1: per row: r, dot = sum(dy w x), dx = r w dy - r^3 x dot / H */
-  gtLaunchOpen(g, rows, 1, NT, kRed);
-  GV tx = {"%tx"}, bx = {"%bx"}, H = gtIdx(g, h);
-  GV base = gtMulC(g, bx, h);
-  RowArg ra = {"%a0", e[0], n, base};
-  GV r = rowRsqrt(g, rowReduce(g, H, tx, NT, false, sq, &ra), h, es);
-  DwxArg da = {n, h, base, e[0], e[1], e[2]};
-  GV dot = rowReduce(g, H, tx, NT, false, dwx, &da);
-  ifThread0(g);
-  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", r.s, rows);
-  gtLine(g, "}");
-  GV r3 = gtMulF(g, gtMulF(g, r, r), r);
-  char hs[32];
-  snprintf(hs, sizeof hs, "%.9e", (double)(float)h);
-  GV c = gtVal(g, "arith.divf %s, %s : f32", gtMulF(g, r3, dot).s, gtF32(g, hs).s);
-  GV k = forEach(g, H, tx, NT);
-  GV at = gtAdd(g, base, k);
-  GV x = gtLoadF32(g, "%a0", n, e[0], at), dy = gtLoadF32(g, "%a2", n, e[2], at), w = gtLoadF32(g, "%a1", h, e[1], k);
-  GV t1 = gtMulF(g, gtMulF(g, r, w), dy), t2 = gtMulF(g, c, x);
-  gtStoreF32(g, gtSubF(g, t1, t2), "%a5", n, e[5], at);
-  gtLine(g, "}");
+  RowVec rv;
+  char ev[4][8];
+  memcpy(ev, e, 3 * sizeof ev[0]);
+  memcpy(ev[3], e[5], sizeof ev[3]);
+  bool vec = rowVec(h, widestOf(ev, 4), NT, &rv);
+  gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
+  GV tx = {"%tx"};
+  RmsGrad rg = {n, h, rows, gtMulC(g, (GV){"%bx"}, h), e, es};
+  if (vec)
+    rmsGradRowsVec(g, &rg, &rv);
+  else
+    rmsGradRowsScalar(g, &rg);
   launchClose(g);
 
   /* 2: partial[chunk, j] = sum over the chunk's rows of dy x r */
@@ -306,100 +496,6 @@ static GV countValid(GT *g, GV k, const void *c) {
   return gtVal(g, "arith.select %s, %s, %s : f32", valid.s, gtF32(g, "1.0").s, gtF32(g, "0.0").s);
 }
 
-static GV sel(GT *g, GV c, GV a, GV b) { return gtVal(g, "arith.select %s, %s, %s : f32", c.s, a.s, b.s); }
-
-/* ---- the vectorised register paths: thread tx holds whole 16-byte vectors of its row ----------------- */
-
-enum { VEC_MAX_PER = 4 }; /* vectors per thread: rows up to 4 * 256 * 8 bf16 (or * 4 f32) columns */
-
-typedef struct {
-  int64_t vec, nvec, threads, per; /* elements per vector, vectors per row, threads per row, vectors per thread */
-} RowVec;
-
-/* The vector layout of a row of `cols` elements whose widest element type is `widest` bytes, or false when the
- * row is not a whole number of 16-byte vectors or too long for the registers. */
-static bool rowVec(int64_t cols, int widest, int64_t maxThreads, RowVec *v) {
-  v->vec = 16 / widest;
-  if (cols % v->vec) return false;
-  v->nvec = cols / v->vec;
-  v->threads = v->nvec < maxThreads ? (v->nvec + 31) / 32 * 32 : maxThreads;
-  v->per = (v->nvec + v->threads - 1) / v->threads;
-  return v->per <= VEC_MAX_PER;
-}
-
-static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
-
-/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
- * starts at a multiple of its length, and buffers are 256-byte aligned). */
-static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
-  GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
-  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
-  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
-  gtLine(g, "} else {");
-  GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
-  gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", z.s, vec, elt);
-  gtLine(g, "}");
-  return r;
-}
-
-/* Element k of a loaded vector as f32. */
-static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
-  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
-  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
-}
-
-/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
-static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
-  gtLine(g, "scf.if %s {", cond.s);
-  CubeBuf list = {0};
-  for (int64_t k = 0; k < vec; ++k) {
-    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
-    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
-  }
-  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
-  cubeBufFree(&list);
-  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
-  gtLine(g, "}");
-}
-
-/* A row held in registers as 16-byte vectors: thread tx loads vectors tx, tx + threads, ... of the row at
- * `base` (none past column `lim`: a causal row reads only its unmasked vectors), scaled by `scale` when set;
- * then m = the row's max, x[c * vec + k] = exp(x - m) (0 where masked) and l = their sum, block-wide.
- * valid[c] says whether vector c exists, at[c] is its first element, col0[c] its first column. */
-typedef struct {
-  GV x[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], m, l;
-} RowRegs;
-
-static void rowRegsExp(GT *g, const RowVec *rv, int64_t n, const char *elt, GV base, GV scale, GV lim, RowRegs *r) {
-  GV tx = {"%tx"}, ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), ok[VEC_MAX_PER * 8];
-  r->m = ninf;
-  for (int64_t c = 0; c < rv->per; ++c) {
-    GV vi = gtAddC(g, tx, c * rv->threads);
-    r->valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
-    r->col0[c] = gtMulC(g, vi, rv->vec);
-    r->at[c] = gtAdd(g, base, r->col0[c]);
-    GV any = gtVal(g, "arith.andi %s, %s : i1", r->valid[c].s,
-                   gtVal(g, "arith.cmpi ult, %s, %s : index", r->col0[c].s, lim.s).s);
-    GV v = vecLoadIf(g, any, "%a0", n, elt, r->at[c], rv->vec);
-    for (int64_t k = 0; k < rv->vec; ++k) {
-      int64_t i = c * rv->vec + k;
-      GV xk = vecElt(g, v, k, elt, rv->vec);
-      if (scale.s[0]) xk = gtMulF(g, xk, scale);
-      ok[i] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, r->col0[c], k).s, lim.s);
-      r->x[i] = sel(g, ok[i], xk, ninf);
-      r->m = gtCombine(g, r->m, r->x[i], true);
-    }
-  }
-  r->m = gtBlockReduce(g, r->m, true, "%red", rv->threads, tx);
-  r->l = zero;
-  for (int64_t i = 0; i < rv->per * rv->vec; ++i) {
-    r->x[i] = sel(g, ok[i], gtExp(g, gtSubF(g, r->x[i], r->m)), zero);
-    r->l = gtCombine(g, r->l, r->x[i], false);
-  }
-  r->l = gtBlockReduce(g, r->l, false, "%red", rv->threads, tx);
-}
 
 static bool ceShape(MlirOperation op, int64_t *v, int64_t *n, Labels *lb, char *xe) {
   MlirValue lv = mlirOperationGetOperand(op, 0), yv = mlirOperationGetOperand(op, 1);
