@@ -149,6 +149,13 @@ int64_t cubeMemPeak(const CubeMemBuf *bufs, size_t n, const bool *mask);
 /* Writes `len` bytes to dir/name through a temporary file and rename (never a half-written file). */
 bool cubeWriteFileAtomic(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errSize);
 
+/* Kernel sharing (lib/Conversion/KernelDedup.c): the name of an earlier kernel function identical to fn (but
+ * for its name and its ops' cube.scope / cube.recomputed / cube.fuse_group), or NULL after remembering fn as
+ * `name` (also NULL when out of memory: fn then stays a kernel of its own). *d starts NULL. */
+typedef struct CubeKernelDedup CubeKernelDedup;
+const char *cubeKernelDedupFind(CubeKernelDedup **d, MlirOperation fn, const char *name);
+void cubeKernelDedupFree(CubeKernelDedup *d);
+
 #ifdef __cplusplus
 }
 #endif

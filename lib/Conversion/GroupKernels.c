@@ -105,6 +105,7 @@ typedef struct {
   bool failed;
   int64_t *fuseIds; /* the fuse groups outlined so far (each must be one run of consecutive ops) */
   size_t nFuseIds, capFuseIds;
+  CubeKernelDedup *dedup; /* the kernel functions so far: an identical one is reused */
 } Group;
 
 static MlirOperation placeKernel(Group *g, MlirOperation fn, const char *name, MlirOperation at, MlirStringRef stepOp,
@@ -178,7 +179,8 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   return true;
 }
 
-/* Inserts the kernel function fn (named `name`) after the previous one and, before `at`, a tensor.empty for
+/* Inserts the kernel function fn (named `name`) after the previous one, or destroys it and calls the earlier
+ * identical one (KernelDedup.c), and, before `at`, a tensor.empty for
  * each scratch tensor and for the last nFresh outs (args[nIn..] get them; in-place outs are already in args),
  * then `func.call @name(args) {cube.op = stepOp, cube.scope = <scopeOf's scope>}`, which it returns. */
 static MlirOperation placeKernel(Group *g, MlirOperation fn, const char *name, MlirOperation at, MlirStringRef stepOp,
@@ -186,8 +188,14 @@ static MlirOperation placeKernel(Group *g, MlirOperation fn, const char *name, M
                                  intptr_t nFresh, MlirType *types, MlirValue *args) {
   MlirContext ctx = mlirOperationGetContext(at);
   MlirLocation loc = mlirOperationGetLocation(at);
-  mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
-  g->lastFunc = fn;
+  const char *same = cubeKernelDedupFind(&g->dedup, fn, name);
+  if (same) { /* an identical kernel exists (another layer's): call it */
+    mlirOperationDestroy(fn);
+    name = same;
+  } else {
+    mlirBlockInsertOwnedOperationAfter(cubeModuleBody(g->module), g->lastFunc, fn);
+    g->lastFunc = fn;
+  }
   for (intptr_t i = 0; i < nScratch + nFresh; ++i)
     args[nIn + i] = mlirOperationGetResult(cubeInsertBefore(at, buildEmpty(loc, types[nIn + i])), 0);
   MlirStringRef scope;
@@ -374,6 +382,7 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
     op = next;
   }
   free(g.fuseIds);
+  cubeKernelDedupFree(g.dedup);
   cubeKernelRegistryFree(g.registry);
   if (!ok) return mlirLogicalResultFailure();
   cubeSetStrAttr(module, CUBE_ATTR_TARGET, g.target == CUBE_TARGET_CUDA ? "cuda" : "cpu");
