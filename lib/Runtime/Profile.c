@@ -109,12 +109,19 @@ void cubeProfilePrint(const CubeBackend *be, FILE *out) {
     fprintf(out, "  %-26s %-7s %7zu %11.3f %6.1f%%\n", g[j].op, g[j].kind, g[j].count, g[j].ms,
             total > 0 ? 100.0 * g[j].ms / total : 0.0);
   qsort(all, plan->nSteps, sizeof *all, oneDesc);
-  size_t top = plan->nSteps < 15 ? plan->nSteps : 15;
+  const char *topEnv = getenv("CUBE_PROFILE_TOP");
+  size_t want = topEnv && *topEnv ? (size_t)strtoull(topEnv, NULL, 10) : 15;
+  size_t top = plan->nSteps < want ? plan->nSteps : want;
   fprintf(out, "  slowest steps:\n");
   for (size_t k = 0; k < top; ++k) {
     const CubePlanStep *s = &plan->steps[all[k].step];
-    fprintf(out, "  %9.3f ms  steps[%zu] %s %s (%s)\n", all[k].ms, all[k].step, cubeStepOpName(s->op),
-            s->kernel ? s->kernel : s->cubeOp ? s->cubeOp : "", s->scope && *s->scope ? s->scope : "-");
+    char shape[96] = "";
+    if (s->op == CUBE_STEP_GEMM) /* m x n x k, the batch, the transposes, the element type */
+      snprintf(shape, sizeof shape, " %lldx%lldx%lld batch %lld%s%s %s", (long long)s->m, (long long)s->n,
+               (long long)s->k, (long long)s->batch, s->transA ? " tA" : "", s->transB ? " tB" : "",
+               cubePlanDTypeName(s->dtype));
+    fprintf(out, "  %9.3f ms  steps[%zu] %s %s%s (%s)\n", all[k].ms, all[k].step, cubeStepOpName(s->op),
+            s->kernel ? s->kernel : s->cubeOp ? s->cubeOp : "", shape, s->scope && *s->scope ? s->scope : "-");
   }
   fflush(out);
   free(g);
