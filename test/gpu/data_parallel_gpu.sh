@@ -4,7 +4,9 @@
 #  1. NCCL with one rank: the tiny data-parallel plan under `--nproc 1` (a real NCCL communicator, all_reduce
 #     on the comm stream, CUDA graph on and off) gives the plain plan's losses and gradient norms;
 #  2. the cost of the buckets on mini-llama bf16 with one rank: step time of the plain vs the dp plan;
-#  3. --nproc 2 on a machine with one GPU is refused with a message.
+#  3. --nproc 2 on a machine with one GPU is refused with a message;
+#  4. with 2+ GPUs instead: fp32 losses of 2 ranks x 8 x 1024 against one GPU x 16 x 1024 over 20 steps, and
+#     the bf16 tokens/s of 2 ranks against one GPU (8 x 1024 per GPU).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -30,8 +32,17 @@ run mini-plain $R $D/mini-plain --device cuda --data $D/mini.tok --steps 25 --lr
 run mini-dp1 $R $D/mini-dp --device cuda --data $D/mini.tok --steps 25 --lr 1e-4 --nproc 1 --log "$O/mini-dp1.jsonl"
 run mini-dp1-profile $R $D/mini-dp --device cuda --data $D/mini.tok --steps 4 --lr 1e-4 --nproc 1 --profile
 grep -E "all_reduce|wait" "$O/mini-dp1-profile.out" | head -5 || true
-echo "== --nproc 2 on $(nvidia-smi -L | wc -l) GPU(s):"
-$R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 2 --nproc 2 2>&1 | tail -3 || true
+NGPU=$(nvidia-smi -L | wc -l)
+if [ "$NGPU" -ge 2 ]; then
+  # 4. 2 ranks on 2 GPUs: fp32 losses against one GPU on the same global batch (16 x 1024), 20 steps; the
+  #    bf16 speed-up: 2 ranks of 8 x 1024 against the plain plan of 8 x 1024 on one GPU (tokens/s).
+  run mini32-2gpu $R $D/mini32-dp --device cuda --data $D/mini.tok --steps 20 --lr 1e-4 --nproc 2 --log "$O/mini32-2gpu.jsonl"
+  run mini32-b16 $R $D/mini32-b16 --device cuda --data $D/mini.tok --steps 20 --lr 1e-4 --log "$O/mini32-b16.jsonl"
+  run mini-2gpu $R $D/mini-dp --device cuda --data $D/mini.tok --steps 25 --lr 1e-4 --nproc 2 --log "$O/mini-2gpu.jsonl"
+else
+  echo "== --nproc 2 on $NGPU GPU(s):"
+  $R $D/tiny-dp --device cuda --data $D/tiny.tok --steps 2 --nproc 2 2>&1 | tail -3 || true
+fi
 python3 - "$O" <<'PY'
 import json, statistics, sys
 o = sys.argv[1]
@@ -48,9 +59,16 @@ for n in ("tiny-dp1", "tiny-dp1-nograph"):
     dl = max(abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(r, base))
     dg = max(abs(a["grad_norm"] - b["grad_norm"]) / max(abs(b["grad_norm"]), 1e-30) for a, b in zip(r, base))
     print(f"{n} vs tiny-plain over {len(r)} steps: max rel. loss diff {dl:.2e}, grad_norm {dg:.2e}")
-for n in ("mini-plain", "mini-dp1"):
+tps = {}
+for n in ("mini-plain", "mini-dp1", "mini-2gpu"):
     r = rows(n)[5:]
     if r:
-        ms = statistics.median(8 * 1024 / x["tokens_per_s"] * 1000 for x in r)
-        print(f"{n}: median step {ms:.2f} ms over {len(r)} steps, final loss {rows(n)[-1]['loss']:.6f}")
+        tps[n] = statistics.median(x["tokens_per_s"] for x in r)
+        print(f"{n}: median {tps[n]:.0f} tokens/s over {len(r)} steps, final loss {rows(n)[-1]['loss']:.6f}")
+if "mini-2gpu" in tps and "mini-plain" in tps:
+    print(f"2 GPUs vs 1 GPU (bf16, 8 x 1024 per GPU): {tps['mini-2gpu'] / tps['mini-plain']:.2f}x tokens/s (bar 1.8x)")
+a, b = rows("mini32-2gpu"), rows("mini32-b16")
+if a and len(a) == len(b):
+    d = max(abs(x["loss"] - y["loss"]) / abs(y["loss"]) for x, y in zip(a, b))
+    print(f"2 GPUs x 8 vs 1 GPU x 16, fp32, {len(a)} steps: max rel. loss difference {d:.2e} (bar 1e-4)")
 PY
