@@ -28,6 +28,10 @@ bool cubeGpuAttentionApplies(MlirOperation op);
 int cubeGpuAttentionScratch(MlirOperation op, MlirType *types);
 bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
+/* cube.attention that the tensor-core forward takes: bf16 q/k/v/out, head dim 64, causal, S a multiple of 64
+ * (GpuAttentionMma.c; cubeGpuAttentionText then writes it instead of the SIMT forward). */
+bool cubeGpuAttentionMmaApplies(MlirOperation op);
+
 bool cubeGpuRowsApplies(MlirOperation op);
 int cubeGpuRowsScratch(MlirOperation op, MlirType *types);
 bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);

@@ -86,4 +86,8 @@ GV gtBlockReduce(GT *g, GV x, bool isMax, const char *sh, int64_t nthreads, GV t
  * from its f32 operands x (and y) (lib/Conversion/GpuElementwise.c; the fused kernels use the same). */
 GV cubeGpuElementwiseFormula(GT *g, MlirOperation op, GV x, GV y);
 
+/* The tensor-core causal attention forward (lib/Conversion/GpuAttentionMma.c) as one launch into the current
+ * kernel function (args q, k, v, out: bf16, head dim 64), for an op where cubeGpuAttentionMmaApplies. */
+void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64_t s, double scale);
+
 #endif

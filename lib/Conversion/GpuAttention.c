@@ -379,7 +379,9 @@ bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char
   for (int i = 0; i < 9; ++i) snprintf(e[i], sizeof e[i], "%s", names[i]);
   int64_t sizes[9] = {nq, nk, nk, nq, rows, rows, nq, nk, nk};
   gtFuncOpen(&g, name, grad ? 9 : 4, sizes, e); /* the forward: q, k, v, out; the gradient: q, k, v, dout, lse, delta, dq, dk, dv */
-  if (!grad) {
+  if (!grad && cubeGpuAttentionMmaApplies(op)) {
+    cubeGpuAttentionMmaForward(&g, a.b, a.hq, a.hkv, a.s, a.scale);
+  } else if (!grad) {
     genForward(&g, &a);
   } else {
     genStats(&g, &a);

@@ -13,12 +13,18 @@
  * P and dS are in the element type of q (as HF's eager attention in bf16: the softmax is computed in f32
  * and rounded). Every new op keeps the attention's cube.scope and cube.recomputed (cube-cse then merges a
  * recomputed attention's q k^T and softmax with its gradient's). Ops whose shapes do not fit (not rank 4,
- * Hq % Hkv != 0, causal with S != Skv) are left alone. Runs on any function, after cube-autodiff. */
+ * Hq % Hkv != 0, causal with S != Skv) are left alone. Runs on any function, after cube-autodiff.
+ *
+ * keep-flash=true leaves a forward attention that is not recomputed (the forward pass's own, also inside a
+ * checkpoint's callee) as one op when the tensor-core flash kernel takes it on cuda (bf16, head dim 64,
+ * causal: cubeGpuAttentionMmaApplies): its scores never reach memory, and nothing later needs its P (a
+ * recomputed copy or the gradient computes its own). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cube/GpuKernels.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
 #include "cube/Rewrite.h"
@@ -140,12 +146,20 @@ static bool rewrite(MlirOperation op) {
   return true;
 }
 
+enum { OPT_KEEP_FLASH };
+
+static const CubePassOption kOptions[] = {
+    [OPT_KEEP_FLASH] = {"keep-flash", CUBE_OPT_BOOL, "false", "leave forward attentions that are not recomputed "
+                        "and that the tensor-core flash kernel takes (bf16, head dim 64, causal) as one op", 0, 0},
+};
+
 static MlirLogicalResult runAttentionToMatmul(MlirOperation module, const CubeOptionValue *options) {
-  (void)options;
   CubeOpList l = {0};
   cubeCollectOps(module, "cube.attention", &l);
   cubeCollectOps(module, "cube.attention_grad", &l);
-  for (size_t i = 0; i < l.n; ++i) rewrite(l.v[i]);
+  for (size_t i = 0; i < l.n; ++i)
+    if (!(options[OPT_KEEP_FLASH].b && !cubeHasAttr(l.v[i], "cube.recomputed") && cubeGpuAttentionMmaApplies(l.v[i])))
+      rewrite(l.v[i]);
   free(l.v);
   return mlirLogicalResultSuccess();
 }
@@ -155,7 +169,7 @@ const CubePassInfo cubeAttentionToMatmulPassInfo = {
     .description = "Rewrite attention and its gradient as batched matmuls around a scaled, causal row softmax "
                    "(HF's eager attention; cuBLASLt for the S x S products, the scores live in memory)",
     .anchor = "builtin.module",
-    .options = NULL,
-    .nOptions = 0,
+    .options = kOptions,
+    .nOptions = sizeof kOptions / sizeof kOptions[0],
     .run = runAttentionToMatmul,
 };

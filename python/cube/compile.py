@@ -105,6 +105,15 @@ def attention_matmul(args):
     return args.attention == "matmul" or (args.attention == "auto" and args.target == "cuda")
 
 
+def attention_passes(args):
+    """cube-attention-to-matmul + cube-cse when attention_matmul(args); with auto, a forward attention that the
+    tensor-core flash kernel takes (bf16, head dim 64, causal) stays one kernel (keep-flash)."""
+    if not attention_matmul(args):
+        return []
+    return ["cube-attention-to-matmul{keep-flash=true}" if args.attention == "auto" else "cube-attention-to-matmul",
+            "cube-cse"]
+
+
 def parser():
     p = argparse.ArgumentParser(prog="cube compile", description="Compile a traced model (.mlir) into an "
                                 "artifact directory (plan.json, kernels.so or kernels.ptx, final.mlir) for cube-run.")
@@ -126,8 +135,9 @@ def parser():
     p.add_argument("--attention", choices=["auto", "fused", "matmul"], default="auto",
                    help="fused: one kernel per attention (flash-style on cuda: no S x S buffer); matmul: "
                    "cube-attention-to-matmul, batched GEMMs around a row softmax (cuBLASLt, tensor cores in bf16; "
-                   "faster, but the [B*H, S, S] scores exist during each attention op); auto (default): matmul "
-                   "for --target cuda, fused for cpu")
+                   "faster, but the [B*H, S, S] scores exist during each attention op); auto (default): on cuda "
+                   "matmul, except that a forward attention the tensor-core flash kernel takes (bf16, head dim 64, "
+                   "causal) stays fused; fused for cpu")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
     p.add_argument("--no-fuse", action="store_true",
                    help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default)")
@@ -178,7 +188,7 @@ def main(argv=None):
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
-                        rewrites(args, has_program) + (["cube-attention-to-matmul", "cube-cse"] if attention_matmul(args) else [])
+                        rewrites(args, has_program) + attention_passes(args)
                         + data_parallel(args), fuse=not args.no_fuse, fuse_report=args.fuse_report)
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)

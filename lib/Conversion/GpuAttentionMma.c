@@ -1,0 +1,223 @@
+/* The causal attention forward on tensor cores (target=cuda, bf16, head dim 64): FlashAttention-2's forward
+ * with `mma.sync.m16n8k16` (bf16 inputs, f32 accumulators), so that the S x S scores never reach memory.
+ * MLIR 22's gpu.subgroup_mma_* and nvgpu.mma.sync take no bf16, so the mma is inline PTX; everything else
+ * is the gpu dialect of cube/GpuText.h.
+ *
+ * Grid (S / 64, B * Hq), 128 threads: warp w owns query rows r0 = 64 bx + 16 w .. r0 + 15 of one (b, h).
+ * In the mma fragment layouts (PTX ISA, "mma.m16n8k16"), lane = 4 g + c holds rows g and g + 8 and columns
+ * 2c, 2c + 1 (+ 8) of each 16 x 16 A tile and 16 x 8 C tile. Each warp keeps its Q as A fragments (4 k-steps
+ * over D = 64) and its output as 8 C tiles (D = 64 columns); for each 64-key tile up to the diagonal:
+ *   K (as 32-bit pairs along D) and V transposed (pairs along the keys) are copied to shared memory;
+ *   S = Q K^T: 8 C tiles of 8 keys; scaled, masked causally (key > query: -inf);
+ *   online softmax per row: m' = max(m, rowmax S) across the 4 lanes of a row (xor shuffles 1, 2),
+ *   alpha = exp(m - m'), P = exp(S - m'), l = alpha l + rowsum P (lane partials), O *= alpha;
+ *   O += P V, P's C tiles repacked as bf16 A fragments in registers (two C tiles per 16-key k-step).
+ * At the end l is summed over the row's 4 lanes and O / l is stored as bf16. The numerics: f32 scores and
+ * statistics, P rounded to bf16 for the P V product (as the matmul path's bf16 softmax output). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cube/GpuKernels.h"
+#include "cube/GpuText.h"
+#include "cube/Ops.h"
+#include "mlir-c/BuiltinTypes.h"
+
+enum { D = 64, BQ = 64, BK = 64, NTHREADS = 128, NT8 = D / 8, KSTEPS = D / 16, ROW = 36 /* words per smem row */ };
+
+static const char *kSmem = "%ksh : memref<2304xi32, " GT_WG ">, %vsh : memref<2304xi32, " GT_WG ">";
+
+bool cubeGpuAttentionMmaApplies(MlirOperation op) {
+  if (!cubeIsOp(op, "attention") || mlirOperationGetNumOperands(op) != 3) return false;
+  MlirType t[4] = {mlirValueGetType(mlirOperationGetOperand(op, 0)), mlirValueGetType(mlirOperationGetOperand(op, 1)),
+                   mlirValueGetType(mlirOperationGetOperand(op, 2)), mlirValueGetType(mlirOperationGetResult(op, 0))};
+  for (int i = 0; i < 4; ++i) {
+    char e[8];
+    if (kgRank(t[i]) != 4 || !kgEltName(mlirShapedTypeGetElementType(t[i]), e, sizeof e) || strcmp(e, "bf16"))
+      return false;
+  }
+  bool causal = false;
+  cubeGetBoolAttr(op, "causal", &causal);
+  int64_t hq = kgDim(t[0], 1), hkv = kgDim(t[1], 1), s = kgDim(t[0], 2);
+  return causal && kgDim(t[0], 3) == D && kgDim(t[1], 3) == D && kgDim(t[2], 3) == D && kgDim(t[1], 2) == s &&
+         kgDim(t[2], 2) == s && kgDim(t[2], 1) == hkv && hkv > 0 && hq % hkv == 0 && s % BQ == 0 && s > 0;
+}
+
+/* An i32 holding the bf16 pair at arg[idx], arg[idx + 1]. */
+static GV loadPair(GT *g, const char *arg, int64_t n, GV idx) {
+  GV v = gtVal(g, "vector.load %s[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", arg, idx.s,
+               n);
+  GV w = gtVal(g, "vector.bitcast %s : vector<2xbf16> to vector<1xi32>", v.s);
+  return gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>", w.s);
+}
+
+/* The f32 pair (lo, hi) rounded to bf16 and packed into an i32 (lo in the low half). */
+static GV pack(GT *g, GV lo, GV hi) {
+  GV a = gtVal(g, "arith.truncf %s : f32 to bf16", lo.s), b = gtVal(g, "arith.truncf %s : f32 to bf16", hi.s);
+  GV v = gtVal(g, "vector.from_elements %s, %s : vector<2xbf16>", a.s, b.s);
+  return gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>",
+               gtVal(g, "vector.bitcast %s : vector<2xbf16> to vector<1xi32>", v.s).s);
+}
+
+/* d = a b + c for one m16n8k16 tile (a: 4 i32, b: 2 i32, c and d: 4 f32). */
+static void mma(GT *g, const GV *a, const GV *b, const GV *c, GV *d) {
+  GV r = gtVal(g,
+               "llvm.inline_asm asm_dialect = att \"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};\", \"=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f\" "
+               "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s : (i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> "
+               "!llvm.struct<(f32, f32, f32, f32)>",
+               a[0].s, a[1].s, a[2].s, a[3].s, b[0].s, b[1].s, c[0].s, c[1].s, c[2].s, c[3].s);
+  for (int i = 0; i < 4; ++i) d[i] = gtVal(g, "llvm.extractvalue %s[%d] : !llvm.struct<(f32, f32, f32, f32)>", r.s, i);
+}
+
+/* The max (or sum) of x over the 4 lanes that hold one row (lanes 4g .. 4g + 3). */
+static GV quadReduce(GT *g, GV x, bool isMax) {
+  GV width = gtVal(g, "arith.constant 32 : i32");
+  for (int off = 1; off <= 2; off *= 2) {
+    GV o = gtVal(g, "arith.constant %d : i32", off);
+    char got[40];
+    snprintf(got, sizeof got, "%%sh%d", g->n++);
+    gtLine(g, "%s:2 = gpu.shuffle xor %s, %s, %s : f32", got, x.s, o.s, width.s);
+    GV y;
+    snprintf(y.s, sizeof y.s, "%.36s#0", got);
+    x = gtCombine(g, x, y, isMax);
+  }
+  return x;
+}
+
+/* K tile -> ksh[key * ROW + d / 2] (pairs along D); V tile -> vsh[d * ROW + key / 2] (pairs along the keys),
+ * from global rows kRow0 .. kRow0 + 63 of (b, hk). Rows of ROW = 36 words, not 32: the fragment reads of a
+ * warp (rows g = 0..7, words c = 0..3) then fall in 32 different banks; consecutive lanes store V pairs of
+ * consecutive keys for the same reason. */
+static void loadTile(GT *g, int64_t nk, GV kvBase, GV kRow0, GV tx) {
+  for (int i = 0; i < BK * D / 8 / NTHREADS; ++i) { /* K: 512 vectors of 8, 4 per thread */
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV key = gtDivC(g, u, D / 8), d0 = gtMulC(g, gtRemC(g, u, D / 8), 8);
+    GV at = gtAdd(g, kvBase, gtAdd(g, gtMulC(g, gtAdd(g, kRow0, key), D), d0));
+    GV v = gtVal(g, "vector.load %%a1[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", at.s, nk);
+    GV w = gtVal(g, "vector.bitcast %s : vector<8xbf16> to vector<4xi32>", v.s);
+    gtLine(g, "vector.store %s, %%ksh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>", w.s,
+           gtAdd(g, gtMulC(g, key, ROW), gtDivC(g, d0, 2)).s);
+  }
+  for (int i = 0; i < BK / 2 * D / 8 / NTHREADS; ++i) { /* V: 32 key pairs x 8 vectors of 8, 2 per thread */
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV kp = gtRemC(g, u, BK / 2), d0 = gtMulC(g, gtDivC(g, u, BK / 2), 8);
+    GV row = gtAdd(g, kRow0, gtMulC(g, kp, 2));
+    GV at0 = gtAdd(g, kvBase, gtAdd(g, gtMulC(g, row, D), d0)), at1 = gtAddC(g, at0, D);
+    GV v0 = gtVal(g, "vector.load %%a2[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", at0.s,
+                  nk);
+    GV v1 = gtVal(g, "vector.load %%a2[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", at1.s,
+                  nk);
+    for (int k = 0; k < 8; ++k) {
+      GV x0 = gtVal(g, "vector.extract %s[%d] : bf16 from vector<8xbf16>", v0.s, k);
+      GV x1 = gtVal(g, "vector.extract %s[%d] : bf16 from vector<8xbf16>", v1.s, k);
+      GV p = gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>",
+                   gtVal(g, "vector.bitcast %s : vector<2xbf16> to vector<1xi32>",
+                         gtVal(g, "vector.from_elements %s, %s : vector<2xbf16>", x0.s, x1.s).s)
+                       .s);
+      gtLine(g, "memref.store %s, %%vsh[%s] : memref<2304xi32, " GT_WG ">", p.s,
+             gtAdd(g, gtMulC(g, gtAddC(g, d0, k), ROW), kp).s);
+    }
+  }
+}
+
+void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64_t s, double scale) {
+  int64_t nq = b * hq * s * D, nk = b * hkv * s * D;
+  gtLaunchOpen(g, s / BQ, b * hq, NTHREADS, kSmem);
+  GV tx = {"%tx"}, bx = {"%bx"}, by = {"%by"};
+  GV warp = gtDivC(g, tx, 32), lane = gtRemC(g, tx, 32), gq = gtDivC(g, lane, 4), cq = gtRemC(g, lane, 4);
+  GV h = gtRemC(g, by, hq), hk = gtDivC(g, h, hq / hkv), bb = gtDivC(g, by, hq);
+  GV qBase = gtMulC(g, by, s * D);
+  GV kvBase = gtMulC(g, gtAdd(g, gtMulC(g, bb, hkv), hk), s * D);
+  GV r0 = gtAdd(g, gtMulC(g, bx, BQ), gtMulC(g, warp, 16));
+  GV rowLo = gtAdd(g, r0, gq), rowHi = gtAddC(g, rowLo, 8);
+  /* Q as A fragments: k-step t covers d 16t .. 16t + 15 */
+  GV qa[KSTEPS][4];
+  GV qLo = gtAdd(g, qBase, gtMulC(g, rowLo, D)), qHi = gtAdd(g, qBase, gtMulC(g, rowHi, D));
+  for (int t = 0; t < KSTEPS; ++t) {
+    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
+    qa[t][0] = loadPair(g, "%a0", nq, gtAdd(g, qLo, col));
+    qa[t][1] = loadPair(g, "%a0", nq, gtAdd(g, qHi, col));
+    qa[t][2] = loadPair(g, "%a0", nq, gtAdd(g, qLo, gtAddC(g, col, 8)));
+    qa[t][3] = loadPair(g, "%a0", nq, gtAdd(g, qHi, gtAddC(g, col, 8)));
+  }
+  char st[40];
+  snprintf(st, sizeof st, "%.9e", (double)(float)scale);
+  GV sc = gtF32(g, st), ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0");
+  /* loop state: m (rows g, g+8), l partials (g, g+8), O: 8 tiles x 4 */
+  enum { NSTATE = 4 + NT8 * 4 };
+  GV init[NSTATE];
+  init[0] = init[1] = ninf;
+  for (int i = 2; i < NSTATE; ++i) init[i] = zero;
+  GV res = gtForOpen(g, "%kt", gtIdx(g, 0), gtAddC(g, bx, 1), "fa", 0, init, NSTATE);
+  GV cur[NSTATE];
+  gtIterVals("fa", 0, cur, NSTATE);
+  GV kt = {"%kt"}, kRow0 = gtMulC(g, kt, BK);
+  gtLine(g, "gpu.barrier");
+  loadTile(g, nk, kvBase, kRow0, tx);
+  gtLine(g, "gpu.barrier");
+  /* S = Q K^T, 8 tiles of 8 keys */
+  GV sacc[8][4], mt[2] = {ninf, ninf};
+  for (int j = 0; j < 8; ++j) {
+    GV c[4] = {zero, zero, zero, zero};
+    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq); /* ksh word of (key 8j + g, d 2c) */
+    for (int t = 0; t < KSTEPS; ++t) {
+      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
+                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
+      mma(g, qa[t], kb, c, c);
+    }
+    for (int i = 0; i < 4; ++i) {
+      GV key = gtAdd(g, kRow0, gtAddC(g, gtMulC(g, cq, 2), 8 * j + (i & 1)));
+      GV row = i < 2 ? rowLo : rowHi;
+      GV masked = gtVal(g, "arith.cmpi ugt, %s, %s : index", key.s, row.s);
+      sacc[j][i] = gtVal(g, "arith.select %s, %s, %s : f32", masked.s, ninf.s, gtMulF(g, c[i], sc).s);
+      mt[i / 2] = gtCombine(g, mt[i / 2], sacc[j][i], true);
+    }
+  }
+  GV mNew[2], alpha[2], lsum[2];
+  for (int r = 0; r < 2; ++r) {
+    mNew[r] = gtCombine(g, cur[r], quadReduce(g, mt[r], true), true);
+    alpha[r] = gtExp(g, gtSubF(g, cur[r], mNew[r]));
+    lsum[r] = gtMulF(g, cur[2 + r], alpha[r]);
+  }
+  GV p[8][4];
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 4; ++i) {
+      p[j][i] = gtExp(g, gtSubF(g, sacc[j][i], mNew[i / 2]));
+      lsum[i / 2] = gtVal(g, "arith.addf %s, %s : f32", lsum[i / 2].s, p[j][i].s);
+    }
+  /* O = alpha O + P V: P's tiles 2t, 2t + 1 are the A fragment of k-step t (keys 16t .. 16t + 15) */
+  GV o[NT8][4];
+  for (int n = 0; n < NT8; ++n)
+    for (int i = 0; i < 4; ++i) o[n][i] = gtMulF(g, cur[4 + 4 * n + i], alpha[i / 2]);
+  for (int t = 0; t < BK / 16; ++t) {
+    GV pa[4] = {pack(g, p[2 * t][0], p[2 * t][1]), pack(g, p[2 * t][2], p[2 * t][3]),
+                pack(g, p[2 * t + 1][0], p[2 * t + 1][1]), pack(g, p[2 * t + 1][2], p[2 * t + 1][3])};
+    for (int n = 0; n < NT8; ++n) {
+      GV vw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * n), ROW), gtAddC(g, cq, 8 * t)); /* vsh word (d 8n+g, key 16t+2c) */
+      GV vb[2] = {gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", vw.s),
+                  gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, vw, 4).s)};
+      mma(g, pa, vb, o[n], o[n]);
+    }
+  }
+  GV next[NSTATE] = {mNew[0], mNew[1], lsum[0], lsum[1]};
+  for (int n = 0; n < NT8; ++n)
+    for (int i = 0; i < 4; ++i) next[4 + 4 * n + i] = o[n][i];
+  gtYield(g, next, NSTATE);
+  gtLine(g, "}");
+  GV fin[NSTATE];
+  gtResults(res, fin, NSTATE);
+  GV one = gtF32(g, "1.0"), inv[2];
+  for (int r = 0; r < 2; ++r) inv[r] = gtVal(g, "arith.divf %s, %s : f32", one.s, quadReduce(g, fin[2 + r], false).s);
+  for (int n = 0; n < NT8; ++n)
+    for (int r = 0; r < 2; ++r) {
+      GV w = pack(g, gtMulF(g, fin[4 + 4 * n + 2 * r], inv[r]), gtMulF(g, fin[4 + 4 * n + 2 * r + 1], inv[r]));
+      GV at = gtAdd(g, r ? qHi : qLo, gtAddC(g, gtMulC(g, cq, 2), 8 * n));
+      GV v = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
+                   gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", w.s).s);
+      gtLine(g, "vector.store %s, %%a3[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s,
+             at.s, nq);
+    }
+  gtLine(g, "gpu.terminator");
+  gtLine(g, "}");
+}
