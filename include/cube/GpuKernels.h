@@ -23,7 +23,8 @@ int cubeGpuKernelScratch(MlirOperation op, MlirType *types);
  * function's order) into out; false with a message when op has none. */
 bool cubeGpuKernelText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
-/* Per-op generators (lib/Conversion/Gpu*.c). */
+/* Per-op generators (lib/Conversion/Gpu*.c). cubeGpuNoScratch: the scratch of a kernel that needs none. */
+int cubeGpuNoScratch(MlirOperation op, MlirType *types);
 bool cubeGpuAttentionApplies(MlirOperation op);
 int cubeGpuAttentionScratch(MlirOperation op, MlirType *types);
 bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
@@ -37,15 +38,12 @@ int cubeGpuRowsScratch(MlirOperation op, MlirType *types);
 bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
 bool cubeGpuElementwiseApplies(MlirOperation op);
-int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types);
 bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
 bool cubeGpuRopeApplies(MlirOperation op);
-int cubeGpuRopeScratch(MlirOperation op, MlirType *types);
 bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
 bool cubeGpuTransposeApplies(MlirOperation op);
-int cubeGpuTransposeScratch(MlirOperation op, MlirType *types);
 bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);
 
 /* User-registered kernels (lib/Conversion/KernelRegistry.c, docs/kernel-registry.md). */

@@ -77,6 +77,20 @@ void gtFuncOpen(GT *g, const char *name, int n, const int64_t *sizes, const char
  * gtLine(g, "gpu.terminator") and gtLine(g, "}"). */
 void gtLaunchOpen(GT *g, int64_t gx, int64_t gy, int64_t nthreads, const char *workgroup);
 
+/* Kernels of one thread per item (elementwise ops, transposes, rope): gtThreadsOpen writes a launch of
+ * ceil(count / nthreads) blocks and `scf.if` item < count, and returns the item's index (block * nthreads +
+ * thread); gtThreadsClose closes the if, the launch and the kernel function. */
+GV gtThreadsOpen(GT *g, int64_t count, int64_t nthreads);
+void gtThreadsClose(GT *g);
+
+/* 16-byte vector access (bytes per element: 4 for f32, 2 for bf16/f16): a vector.load of `vec` elements of
+ * arg (memref<n x elt>) at `at`, aligned to its size; element k of it as f32; a store of the f32 values
+ * x[0..vec) rounded to elt. */
+int gtEltBytes(const char *elt);
+GV gtVecLoad(GT *g, const char *arg, int64_t n, const char *elt, GV at, int64_t vec);
+GV gtVecElemF32(GT *g, GV v, int64_t k, const char *elt, int64_t vec);
+void gtVecStoreF32(GT *g, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec);
+
 /* The sum (or max) of x over the block (nthreads a multiple of 32, at most 1024): xor shuffles in each warp,
  * the warps' partials through the shared buffer sh (memref<32xf32, workgroup>), the result in every thread. Contains
  * barriers (every thread of the block must reach it) and ends with one so that sh can be reused. */

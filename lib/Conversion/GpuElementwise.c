@@ -87,12 +87,6 @@ bool cubeGpuElementwiseApplies(MlirOperation op) {
   return shape(op, &w);
 }
 
-int cubeGpuElementwiseScratch(MlirOperation op, MlirType *types) {
-  (void)op;
-  (void)types;
-  return 0;
-}
-
 bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize) {
   Ew w;
   if (!shape(op, &w)) {
@@ -102,36 +96,15 @@ bool cubeGpuElementwiseText(MlirOperation op, const char *name, CubeBuf *out, ch
   GT g = {out, 0};
   int64_t sizes[3] = {w.n, w.n, w.n};
   gtFuncOpen(&g, name, w.nIn + 1, sizes, w.e);
-  int64_t nv = w.n / w.vec;
-  gtLaunchOpen(&g, (nv + NT - 1) / NT, 1, NT, "");
-  GV v = gtAdd(&g, gtMulC(&g, (GV){"%bx"}, NT), (GV){"%tx"});
-  GV ok = gtVal(&g, "arith.cmpi ult, %s, %s : index", v.s, gtIdx(&g, nv).s);
-  gtLine(&g, "scf.if %s {", ok.s);
-  GV at = gtMulC(&g, v, w.vec);
-  GV in[2];
-  for (int i = 0; i < w.nIn; ++i)
-    in[i] = gtVal(&g, "vector.load %%a%d[%s] {alignment = 16 : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>", i, at.s, w.n, w.e[i],
-                  w.vec, w.e[i]);
-  CubeBuf elems = {0};
+  GV at = gtMulC(&g, gtThreadsOpen(&g, w.n / w.vec, NT), w.vec);
+  GV in[2], r[16];
+  for (int i = 0; i < w.nIn; ++i) in[i] = gtVecLoad(&g, i ? "%a1" : "%a0", w.n, w.e[i], at, w.vec);
   for (int64_t k = 0; k < w.vec; ++k) {
     GV x[2];
-    for (int i = 0; i < w.nIn; ++i) {
-      x[i] = gtVal(&g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", in[i].s, k, w.e[i], w.vec,
-                   w.e[i]);
-      if (strcmp(w.e[i], "f32")) x[i] = gtVal(&g, "arith.extf %s : %s to f32", x[i].s, w.e[i]);
-    }
-    GV r = cubeGpuElementwiseFormula(&g, op, x[0], w.nIn == 2 ? x[1] : x[0]);
-    if (strcmp(w.e[w.nIn], "f32")) r = gtVal(&g, "arith.truncf %s : f32 to %s", r.s, w.e[w.nIn]);
-    cubeBufPrintf(&elems, "%s%s", k ? ", " : "", r.s);
+    for (int i = 0; i < w.nIn; ++i) x[i] = gtVecElemF32(&g, in[i], k, w.e[i], w.vec);
+    r[k] = cubeGpuElementwiseFormula(&g, op, x[0], w.nIn == 2 ? x[1] : x[0]);
   }
-  GV res = gtVal(&g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&elems), w.vec, w.e[w.nIn]);
-  cubeBufFree(&elems);
-  gtLine(&g, "vector.store %s, %%a%d[%s] {alignment = 16 : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>", res.s, w.nIn, at.s, w.n,
-         w.e[w.nIn], w.vec, w.e[w.nIn]);
-  gtLine(&g, "}");
-  gtLine(&g, "gpu.terminator");
-  gtLine(&g, "}");
-  gtLine(&g, "return");
-  gtLine(&g, "}");
+  gtVecStoreF32(&g, r, w.nIn == 2 ? "%a2" : "%a1", w.n, w.e[w.nIn], at, w.vec);
+  gtThreadsClose(&g);
   return true;
 }

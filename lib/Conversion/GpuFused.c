@@ -21,8 +21,6 @@ static bool eltOf(MlirValue v, char *buf) {
   return kgEltName(mlirShapedTypeGetElementType(mlirValueGetType(v)), buf, 8);
 }
 
-static int64_t bytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
-
 /* The vector width: 16 bytes of the widest element among inputs and outputs (narrower ones load 8 bytes). */
 static int64_t width(const CubeFuseGroup *g) {
   int widest = 2;
@@ -65,22 +63,16 @@ bool cubeGpuFusedText(MlirOperation fn, const char *name, CubeBuf *out, char *er
     if (!eltOf(mlirOperationGetResult(g.ops[j], 0), opElt[j])) return snprintf(err, errSize, "bad element type"), false;
   GT t = {out, 0};
   gtFuncOpen(&t, name, nArgs, sizes, (const char(*)[8])elts);
-  int64_t nv = n / vec;
-  gtLaunchOpen(&t, (nv + NT - 1) / NT, 1, NT, "");
-  GV v = gtAdd(&t, gtMulC(&t, (GV){"%bx"}, NT), (GV){"%tx"});
-  GV ok = gtVal(&t, "arith.cmpi ult, %s, %s : index", v.s, gtIdx(&t, nv).s);
-  gtLine(&t, "scf.if %s {", ok.s);
-  GV at = gtMulC(&t, v, vec), in[CUBE_FUSE_MAX_INPUTS];
-  for (int i = 0; i < g.nIn; ++i)
-    in[i] = gtVal(&t, "vector.load %%a%d[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
-                  i, at.s, vec * bytes(elts[i]), n, elts[i], vec, elts[i]);
+  GV at = gtMulC(&t, gtThreadsOpen(&t, n / vec, NT), vec), in[CUBE_FUSE_MAX_INPUTS];
+  for (int i = 0; i < g.nIn; ++i) {
+    char arg[8];
+    snprintf(arg, sizeof arg, "%%a%d", i);
+    in[i] = gtVecLoad(&t, arg, n, elts[i], at, vec);
+  }
   CubeBuf res[CUBE_FUSE_MAX_OUTPUTS] = {{0}};
   for (int64_t k = 0; k < vec; ++k) {
     GV x[CUBE_FUSE_MAX_INPUTS], valF[CUBE_FUSE_MAX_OPS], valE[CUBE_FUSE_MAX_OPS];
-    for (int i = 0; i < g.nIn; ++i) {
-      x[i] = gtVal(&t, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", in[i].s, k, elts[i], vec, elts[i]);
-      if (strcmp(elts[i], "f32")) x[i] = gtVal(&t, "arith.extf %s : %s to f32", x[i].s, elts[i]);
-    }
+    for (int i = 0; i < g.nIn; ++i) x[i] = gtVecElemF32(&t, in[i], k, elts[i], vec);
     for (int j = 0; j < g.nOps; ++j) {
       GV xy[2] = {{""}, {""}};
       for (intptr_t i = 0; i < mlirOperationGetNumOperands(g.ops[j]) && i < 2; ++i) {
@@ -105,13 +97,9 @@ bool cubeGpuFusedText(MlirOperation fn, const char *name, CubeBuf *out, char *er
     const char *e = elts[g.nIn + o];
     GV r = gtVal(&t, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&res[o]), vec, e);
     gtLine(&t, "vector.store %s, %%a%d[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
-           r.s, g.nIn + o, at.s, vec * bytes(e), n, e, vec, e);
+           r.s, g.nIn + o, at.s, vec * gtEltBytes(e), n, e, vec, e);
     cubeBufFree(&res[o]);
   }
-  gtLine(&t, "}");
-  gtLine(&t, "gpu.terminator");
-  gtLine(&t, "}");
-  gtLine(&t, "return");
-  gtLine(&t, "}");
+  gtThreadsClose(&t);
   return true;
 }

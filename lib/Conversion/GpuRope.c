@@ -25,8 +25,6 @@ typedef struct {
   char e[2][8]; /* input, result */
 } Rope;
 
-static int bytesOf(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
-
 static bool shape(MlirOperation op, Rope *r) {
   r->grad = cubeIsOp(op, "rope_grad");
   if ((!r->grad && !cubeIsOp(op, "rope")) || mlirOperationGetNumOperands(op) != 1 ||
@@ -43,7 +41,7 @@ static bool shape(MlirOperation op, Rope *r) {
   r->n = kgNumElements(it);
   r->s = kgDim(it, 2);
   r->d = kgDim(it, 3);
-  int widest = bytesOf(r->e[0]) > bytesOf(r->e[1]) ? bytesOf(r->e[0]) : bytesOf(r->e[1]);
+  int widest = gtEltBytes(r->e[0]) > gtEltBytes(r->e[1]) ? gtEltBytes(r->e[0]) : gtEltBytes(r->e[1]);
   r->vec = 16 / widest;
   return r->n > 0 && r->d % 2 == 0 && (r->d / 2) % r->vec == 0;
 }
@@ -51,34 +49,6 @@ static bool shape(MlirOperation op, Rope *r) {
 bool cubeGpuRopeApplies(MlirOperation op) {
   Rope r;
   return shape(op, &r);
-}
-
-int cubeGpuRopeScratch(MlirOperation op, MlirType *types) {
-  (void)op;
-  (void)types;
-  return 0;
-}
-
-static GV load(GT *g, const Rope *r, GV at) {
-  return gtVal(g, "vector.load %%a0[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-               "x%s>", at.s, r->vec * bytesOf(r->e[0]), r->n, r->e[0], r->vec, r->e[0]);
-}
-
-static GV elem(GT *g, const Rope *r, GV v, int64_t k) {
-  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, r->e[0], r->vec, r->e[0]);
-  return strcmp(r->e[0], "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, r->e[0]) : x;
-}
-
-static void store(GT *g, const Rope *r, const GV *x, GV at) {
-  CubeBuf list = {0};
-  for (int64_t k = 0; k < r->vec; ++k) {
-    GV y = strcmp(r->e[1], "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, r->e[1]) : x[k];
-    cubeBufPrintf(&list, "%s%s", k ? ", " : "", y.s);
-  }
-  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), r->vec, r->e[1]);
-  cubeBufFree(&list);
-  gtLine(g, "vector.store %s, %%a1[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-         "x%s>", v.s, at.s, r->vec * bytesOf(r->e[1]), r->n, r->e[1], r->vec, r->e[1]);
 }
 
 bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize) {
@@ -91,10 +61,7 @@ bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err
   GT g = {out, 0};
   int64_t sizes[2] = {r.n, r.n};
   gtFuncOpen(&g, name, 2, sizes, r.e);
-  gtLaunchOpen(&g, (pairs + NT - 1) / NT, 1, NT, "");
-  GV v = gtAdd(&g, gtMulC(&g, (GV){"%bx"}, NT), (GV){"%tx"});
-  GV ok = gtVal(&g, "arith.cmpi ult, %s, %s : index", v.s, gtIdx(&g, pairs).s);
-  gtLine(&g, "scf.if %s {", ok.s);
+  GV v = gtThreadsOpen(&g, pairs, NT);
   GV row = gtDivC(&g, v, perRow), d0 = gtMulC(&g, gtRemC(&g, v, perRow), r.vec);
   GV lo = gtAdd(&g, gtMulC(&g, row, r.d), d0), hi = gtAddC(&g, lo, half);
   GV pos = gtRemC(&g, row, r.s);
@@ -104,7 +71,7 @@ bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err
   GV df = gtF32(&g, t);
   snprintf(t, sizeof t, "%.9e", (double)(float)r.theta);
   GV th = gtF32(&g, t), one = gtF32(&g, "1.0");
-  GV vl = load(&g, &r, lo), vh = load(&g, &r, hi);
+  GV vl = gtVecLoad(&g, "%a0", r.n, r.e[0], lo, r.vec), vh = gtVecLoad(&g, "%a0", r.n, r.e[0], hi, r.vec);
   GV ol[8], oh[8];
   for (int64_t k = 0; k < r.vec; ++k) {
     GV twoI = gtMulC(&g, gtAddC(&g, d0, k), 2);
@@ -112,18 +79,14 @@ bool cubeGpuRopeText(MlirOperation op, const char *name, CubeBuf *out, char *err
     GV pw = gtVal(&g, "math.powf %s, %s : f32", th.s, gtVal(&g, "arith.divf %s, %s : f32", twoIf.s, df.s).s);
     GV ang = gtMulF(&g, gtVal(&g, "arith.divf %s, %s : f32", one.s, pw.s), posf);
     GV c = gtVal(&g, "math.cos %s : f32", ang.s), s = gtVal(&g, "math.sin %s : f32", ang.s);
-    GV xl = elem(&g, &r, vl, k), xh = elem(&g, &r, vh, k);
+    GV xl = gtVecElemF32(&g, vl, k, r.e[0], r.vec), xh = gtVecElemF32(&g, vh, k, r.e[0], r.vec);
     GV nxl = gtVal(&g, "arith.negf %s : f32", xl.s), nxh = gtVal(&g, "arith.negf %s : f32", xh.s);
     /* x c + rot s, with rot = the partner (rope: -hi for lo, lo for hi; rope_grad: hi for lo, -lo for hi) */
     ol[k] = gtVal(&g, "arith.addf %s, %s : f32", gtMulF(&g, xl, c).s, gtMulF(&g, r.grad ? xh : nxh, s).s);
     oh[k] = gtVal(&g, "arith.addf %s, %s : f32", gtMulF(&g, xh, c).s, gtMulF(&g, r.grad ? nxl : xl, s).s);
   }
-  store(&g, &r, ol, lo);
-  store(&g, &r, oh, hi);
-  gtLine(&g, "}");
-  gtLine(&g, "gpu.terminator");
-  gtLine(&g, "}");
-  gtLine(&g, "return");
-  gtLine(&g, "}");
+  gtVecStoreF32(&g, ol, "%a1", r.n, r.e[1], lo, r.vec);
+  gtVecStoreF32(&g, oh, "%a1", r.n, r.e[1], hi, r.vec);
+  gtThreadsClose(&g);
   return true;
 }

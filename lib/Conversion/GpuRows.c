@@ -115,21 +115,17 @@ static bool rowVec(int64_t cols, int widest, int64_t maxThreads, RowVec *v) {
   return v->per <= VEC_MAX_PER;
 }
 
-static int eltBytes(const char *e) { return strcmp(e, "f32") ? 2 : 4; }
-
 static int widestOf(const char (*e)[8], int n) {
   int w = 2;
   for (int i = 0; i < n; ++i)
-    if (eltBytes(e[i]) > w) w = eltBytes(e[i]);
+    if (gtEltBytes(e[i]) > w) w = gtEltBytes(e[i]);
   return w;
 }
 
-/* vector.load of `vec` elements of arg at `at` when `cond`, else zeros (aligned to the vector's bytes: the row
- * starts at a multiple of its length, and buffers are 256-byte aligned). */
+/* gtVecLoad when `cond`, else zeros. */
 static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
   GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
-  GV l = gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-               "x%s>", arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  GV l = gtVecLoad(g, arg, n, elt, at, vec);
   gtLine(g, "scf.yield %s : vector<%" PRId64 "x%s>", l.s, vec, elt);
   gtLine(g, "} else {");
   GV z = gtVal(g, "arith.constant dense<0.0> : vector<%" PRId64 "x%s>", vec, elt);
@@ -138,24 +134,10 @@ static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt,
   return r;
 }
 
-/* Element k of a loaded vector as f32. */
-static GV vecElt(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
-  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
-  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
-}
-
-/* Stores the f32 values x[0..vec) as one vector of elt at `at` when `cond`. */
+/* gtVecStoreF32 when `cond`. */
 static void vecStoreIf(GT *g, GV cond, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
   gtLine(g, "scf.if %s {", cond.s);
-  CubeBuf list = {0};
-  for (int64_t k = 0; k < vec; ++k) {
-    GV r = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
-    cubeBufPrintf(&list, "%s%s", k ? ", " : "", r.s);
-  }
-  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
-  cubeBufFree(&list);
-  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64
-         "x%s>", v.s, arg, at.s, vec * eltBytes(elt), n, elt, vec, elt);
+  gtVecStoreF32(g, x, arg, n, elt, at, vec);
   gtLine(g, "}");
 }
 
@@ -180,7 +162,7 @@ static void rowRegsExp(GT *g, const RowVec *rv, int64_t n, const char *elt, GV b
     GV v = vecLoadIf(g, any, "%a0", n, elt, r->at[c], rv->vec);
     for (int64_t k = 0; k < rv->vec; ++k) {
       int64_t i = c * rv->vec + k;
-      GV xk = vecElt(g, v, k, elt, rv->vec);
+      GV xk = gtVecElemF32(g, v, k, elt, rv->vec);
       if (scale.s[0]) xk = gtMulF(g, xk, scale);
       ok[i] = gtVal(g, "arith.cmpi ult, %s, %s : index", gtAddC(g, r->col0[c], k).s, lim.s);
       r->x[i] = sel(g, ok[i], xk, ninf);
@@ -253,7 +235,7 @@ static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
       at[c] = gtAdd(g, base, col0[c]);
       GV v = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
       for (int64_t k = 0; k < rv.vec; ++k) {
-        GV x = xs[c * rv.vec + k] = vecElt(g, v, k, e[0], rv.vec);
+        GV x = xs[c * rv.vec + k] = gtVecElemF32(g, v, k, e[0], rv.vec);
         sum = gtVal(g, "arith.addf %s, %s : f32", sum.s, gtMulF(g, x, x).s);
       }
     }
@@ -261,7 +243,7 @@ static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
     for (int64_t c = 0; c < rv.per; ++c) {
       GV wv = vecLoadIf(g, valid[c], "%a1", h, e[1], col0[c], rv.vec), o[8];
       for (int64_t k = 0; k < rv.vec; ++k)
-        o[k] = gtMulF(g, vecElt(g, wv, k, e[1], rv.vec), roundTrip(g, gtMulF(g, xs[c * rv.vec + k], r), e[2]));
+        o[k] = gtMulF(g, gtVecElemF32(g, wv, k, e[1], rv.vec), roundTrip(g, gtMulF(g, xs[c * rv.vec + k], r), e[2]));
       vecStoreIf(g, valid[c], o, "%a2", n, e[2], at[c], rv.vec);
     }
     launchClose(g);
@@ -332,9 +314,9 @@ static void rmsGradRowsVec(GT *g, const RmsGrad *a, const RowVec *rv) {
     GV vw = vecLoadIf(g, valid[c], "%a1", a->h, e[1], col0, rv->vec);
     for (int64_t k = 0; k < rv->vec; ++k) {
       int64_t i = c * rv->vec + k;
-      xs[i] = vecElt(g, vx, k, e[0], rv->vec);
-      ds[i] = vecElt(g, vd, k, e[2], rv->vec);
-      ws[i] = vecElt(g, vw, k, e[1], rv->vec);
+      xs[i] = gtVecElemF32(g, vx, k, e[0], rv->vec);
+      ds[i] = gtVecElemF32(g, vd, k, e[2], rv->vec);
+      ws[i] = gtVecElemF32(g, vw, k, e[1], rv->vec);
       sum = gtVal(g, "arith.addf %s, %s : f32", sum.s, gtMulF(g, xs[i], xs[i]).s);
       dot = gtVal(g, "arith.addf %s, %s : f32", dot.s, gtMulF(g, gtMulF(g, ds[i], ws[i]), xs[i]).s);
     }
@@ -518,7 +500,7 @@ static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[5] = {n * v, n, n, n, 1};
   gtFuncOpen(g, name, 5, sizes, e);
   RowVec rv;
-  bool vec = rowVec(v, eltBytes(e[0]), NT_ONE, &rv);
+  bool vec = rowVec(v, gtEltBytes(e[0]), NT_ONE, &rv);
   gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
   LseArg a = {e[0], n * v, gtMulC(g, (GV){"%bx"}, v), {{0}}};
   GV m, l;
@@ -579,7 +561,7 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
 
   /* 2: per row: (softmax - onehot) * dloss / count, zero for ignored rows */
   RowVec rv;
-  int widest = eltBytes(e[0]) > eltBytes(e[4]) ? eltBytes(e[0]) : eltBytes(e[4]);
+  int widest = gtEltBytes(e[0]) > gtEltBytes(e[4]) ? gtEltBytes(e[0]) : gtEltBytes(e[4]);
   bool vec = rowVec(v, widest, NT_ONE, &rv);
   gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
   GV z = gtIdx(g, 0);
@@ -732,7 +714,7 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[2] = {n, n};
   gtFuncOpen(g, name, 2, sizes, e);
   RowVec rv;
-  bool vec = rowVec(cols, eltBytes(e[0]) > eltBytes(e[1]) ? eltBytes(e[0]) : eltBytes(e[1]), NT, &rv);
+  bool vec = rowVec(cols, gtEltBytes(e[0]) > gtEltBytes(e[1]) ? gtEltBytes(e[0]) : gtEltBytes(e[1]), NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
@@ -815,9 +797,9 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[3] = {n, n, n};
   gtFuncOpen(g, name, 3, sizes, e);
   RowVec rv;
-  int widest = eltBytes(e[0]);
+  int widest = gtEltBytes(e[0]);
   for (int i = 1; i < 3; ++i)
-    if (eltBytes(e[i]) > widest) widest = eltBytes(e[i]);
+    if (gtEltBytes(e[i]) > widest) widest = gtEltBytes(e[i]);
   bool vec = rowVec(cols, widest, NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
@@ -833,8 +815,8 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
       GV vy = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
       GV vd = vecLoadIf(g, valid[c], "%a1", n, e[1], at[c], rv.vec);
       for (int64_t k = 0; k < rv.vec; ++k) {
-        y[c * rv.vec + k] = vecElt(g, vy, k, e[0], rv.vec);
-        dy[c * rv.vec + k] = vecElt(g, vd, k, e[1], rv.vec);
+        y[c * rv.vec + k] = gtVecElemF32(g, vy, k, e[0], rv.vec);
+        dy[c * rv.vec + k] = gtVecElemF32(g, vd, k, e[1], rv.vec);
         dot = gtFma(g, y[c * rv.vec + k], dy[c * rv.vec + k], dot);
       }
     }

@@ -201,3 +201,43 @@ void gtFuncOpen(GT *g, const char *name, int n, const int64_t *sizes, const char
   gtLine(g, "%s", cubeBufStr(&t));
   cubeBufFree(&t);
 }
+
+GV gtThreadsOpen(GT *g, int64_t count, int64_t nthreads) {
+  gtLaunchOpen(g, (count + nthreads - 1) / nthreads, 1, nthreads, "");
+  GV v = gtAdd(g, gtMulC(g, (GV){"%bx"}, nthreads), (GV){"%tx"});
+  GV ok = gtVal(g, "arith.cmpi ult, %s, %s : index", v.s, gtIdx(g, count).s);
+  gtLine(g, "scf.if %s {", ok.s);
+  return v;
+}
+
+void gtThreadsClose(GT *g) {
+  gtLine(g, "}");
+  gtLine(g, "gpu.terminator");
+  gtLine(g, "}");
+  gtLine(g, "return");
+  gtLine(g, "}");
+}
+
+int gtEltBytes(const char *elt) { return strcmp(elt, "f32") ? 2 : 4; }
+
+GV gtVecLoad(GT *g, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  return gtVal(g, "vector.load %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
+               arg, at.s, vec * gtEltBytes(elt), n, elt, vec, elt);
+}
+
+GV gtVecElemF32(GT *g, GV v, int64_t k, const char *elt, int64_t vec) {
+  GV x = gtVal(g, "vector.extract %s[%" PRId64 "] : %s from vector<%" PRId64 "x%s>", v.s, k, elt, vec, elt);
+  return strcmp(elt, "f32") ? gtVal(g, "arith.extf %s : %s to f32", x.s, elt) : x;
+}
+
+void gtVecStoreF32(GT *g, const GV *x, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
+  CubeBuf list = {0};
+  for (int64_t k = 0; k < vec; ++k) {
+    GV y = strcmp(elt, "f32") ? gtVal(g, "arith.truncf %s : f32 to %s", x[k].s, elt) : x[k];
+    cubeBufPrintf(&list, "%s%s", k ? ", " : "", y.s);
+  }
+  GV v = gtVal(g, "vector.from_elements %s : vector<%" PRId64 "x%s>", cubeBufStr(&list), vec, elt);
+  cubeBufFree(&list);
+  gtLine(g, "vector.store %s, %s[%s] {alignment = %" PRId64 " : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
+         v.s, arg, at.s, vec * gtEltBytes(elt), n, elt, vec, elt);
+}

@@ -51,12 +51,6 @@ bool cubeGpuTransposeApplies(MlirOperation op) {
   return shape(op, &t);
 }
 
-int cubeGpuTransposeScratch(MlirOperation op, MlirType *types) {
-  (void)op;
-  (void)types;
-  return 0;
-}
-
 bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize) {
   Tr t;
   if (!shape(op, &t)) {
@@ -72,11 +66,7 @@ bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char
   snprintf(elts[0], sizeof elts[0], "%s", t.e);
   snprintf(elts[1], sizeof elts[1], "%s", t.e);
   gtFuncOpen(&g, name, 2, sizes, elts);
-  int64_t nv = t.n / t.vec;
-  gtLaunchOpen(&g, (nv + NT - 1) / NT, 1, NT, "");
-  GV v = gtAdd(&g, gtMulC(&g, (GV){"%bx"}, NT), (GV){"%tx"});
-  GV ok = gtVal(&g, "arith.cmpi ult, %s, %s : index", v.s, gtIdx(&g, nv).s);
-  gtLine(&g, "scf.if %s {", ok.s);
+  GV v = gtThreadsOpen(&g, t.n / t.vec, NT);
   GV at = gtMulC(&g, v, t.vec);
   GV row = gtDivC(&g, at, d), src = gtRemC(&g, at, d);
   /* out dims rank-2 .. 0: coordinate c_i = row % out[i], row /= out[i]; the input offset adds c_i * stride of
@@ -86,14 +76,9 @@ bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char
     if (i) row = gtDivC(&g, row, t.out[i]);
     src = gtAdd(&g, src, gtMulC(&g, c, stride[t.perm[i]]));
   }
-  GV x = gtVal(&g, "vector.load %%a0[%s] {alignment = 16 : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
-               src.s, t.n, t.e, t.vec, t.e);
+  GV x = gtVecLoad(&g, "%a0", t.n, t.e, src, t.vec);
   gtLine(&g, "vector.store %s, %%a1[%s] {alignment = 16 : i64} : memref<%" PRId64 "x%s>, vector<%" PRId64 "x%s>",
          x.s, at.s, t.n, t.e, t.vec, t.e);
-  gtLine(&g, "}");
-  gtLine(&g, "gpu.terminator");
-  gtLine(&g, "}");
-  gtLine(&g, "return");
-  gtLine(&g, "}");
+  gtThreadsClose(&g);
   return true;
 }
