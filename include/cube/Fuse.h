@@ -70,6 +70,9 @@ bool cubeGpuFusedApplies(MlirOperation fn);
 bool cubeGpuFusedText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize);
 /* The index of v among vals[0..n), or -1. */
 int cubeFuseIndexOf(const MlirValue *vals, int n, MlirValue v);
+/* True when a later op of the group reads the result of op j (the fused kernels then round a bf16/f16
+ * intermediate and extend it again, as the unfused kernel's store and load would). */
+bool cubeFuseReadLater(const CubeFuseGroup *g, int j);
 
 #ifdef __cplusplus
 }

@@ -198,3 +198,11 @@ bool cubeFusedKernelBody(MlirOperation fn, CubeFuseGroup *g, char *err, size_t e
   }
   return true;
 }
+
+bool cubeFuseReadLater(const CubeFuseGroup *g, int j) {
+  MlirValue r = mlirOperationGetResult(g->ops[j], 0);
+  for (int k = j + 1; k < g->nOps; ++k)
+    for (intptr_t i = 0; i < mlirOperationGetNumOperands(g->ops[k]); ++i)
+      if (mlirValueEqual(mlirOperationGetOperand(g->ops[k], i), r)) return true;
+  return false;
+}

@@ -36,13 +36,6 @@ bool cubeGpuFusedApplies(MlirOperation fn) {
   return cubeFusedKernelBody(fn, &g, err, sizeof err) && g.n > 0 && g.n % width(&g) == 0;
 }
 
-static bool readLater(const CubeFuseGroup *g, int j) {
-  MlirValue r = mlirOperationGetResult(g->ops[j], 0);
-  for (int k = j + 1; k < g->nOps; ++k)
-    for (intptr_t i = 0; i < mlirOperationGetNumOperands(g->ops[k]); ++i)
-      if (mlirValueEqual(mlirOperationGetOperand(g->ops[k], i), r)) return true;
-  return false;
-}
 
 bool cubeGpuFusedText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize) {
   CubeFuseGroup g;
@@ -86,7 +79,7 @@ bool cubeGpuFusedText(MlirOperation fn, const char *name, CubeBuf *out, char *er
       GV r = cubeGpuElementwiseFormula(&t, g.ops[j], xy[0], xy[1]);
       bool narrow = strcmp(opElt[j], "f32") != 0;
       valE[j] = narrow ? gtVal(&t, "arith.truncf %s : f32 to %s", r.s, opElt[j]) : r;
-      valF[j] = narrow && readLater(&g, j) ? gtVal(&t, "arith.extf %s : %s to f32", valE[j].s, opElt[j]) : r;
+      valF[j] = narrow && cubeFuseReadLater(&g, j) ? gtVal(&t, "arith.extf %s : %s to f32", valE[j].s, opElt[j]) : r;
     }
     for (int o = 0; o < g.nOut; ++o)
       for (int j = 0; j < g.nOps; ++j)

@@ -13,14 +13,6 @@
 #include "cube/Ops.h"
 #include "mlir-c/BuiltinTypes.h"
 
-/* True when a later op of the group reads result j. */
-static bool readLater(const CubeFuseGroup *g, int j) {
-  MlirValue r = mlirOperationGetResult(g->ops[j], 0);
-  for (int k = j + 1; k < g->nOps; ++k)
-    for (intptr_t i = 0; i < mlirOperationGetNumOperands(g->ops[k]); ++i)
-      if (mlirValueEqual(mlirOperationGetOperand(g->ops[k], i), r)) return true;
-  return false;
-}
 
 static void header(MlirOperation fn, const char *name, const CubeFuseGroup *g, CubeBuf *out) {
   cubeBufPrintf(out, "func.func private @%s(", name);
@@ -87,7 +79,7 @@ bool cubeFusedKernelText(MlirOperation fn, const char *name, CubeBuf *out, char 
     }
     /* The value as the unfused kernel stores it (rounded to the result type), and as the next op reads it. */
     valE[j] = kbFromF32(&b, r, elt);
-    valF[j] = strcmp(elt, "f32") && readLater(&g, j) ? kbToF32(&b, valE[j], elt) : r;
+    valF[j] = strcmp(elt, "f32") && cubeFuseReadLater(&g, j) ? kbToF32(&b, valE[j], elt) : r;
   }
   for (int k = 0; k < g.nOut; ++k)
     for (int j = 0; j < g.nOps; ++j)
