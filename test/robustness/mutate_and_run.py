@@ -27,6 +27,9 @@ FLAG_SETS = [
     ["--pass-pipeline=builtin.module(cube-recompute{modules=LlamaDecoderLayer,LlamaMLP},"
      "cube-lora{rank=2 alpha=4 dropout=0.1 targets=q_proj,k_proj,v_proj,o_proj,gate_proj},cube-verify)"],
     ["--cube-print-module-tree"],
+    ["--cube-data-parallel=bucket-mb=0", "--cube-verify"],
+    ["--pass-pipeline=builtin.module(cube-attention-to-matmul{keep-flash=true},cube-prepare-forward,"
+     "cube-fuse{report=true},cube-group-kernels{target=cuda},cube-lower-to-linalg)"],
 ]
 BAD_OUTPUT = ("LLVM ERROR", "Assertion", "PLEASE submit a bug report", "Stack dump", "UNREACHABLE")
 NUMBERS = ["0", "-1", "1", "3", "7", "-100", "1000000", "9223372036854775807", "-9223372036854775808",
