@@ -288,6 +288,28 @@ static bool outlineFused(Group *g, MlirOperation first, MlirOperation *after) {
   return true;
 }
 
+/* A GEMM epilogue: `scale(gemm(...)) {factor}` where the scale is the GEMM result's only use becomes the GEMM
+ * with cube.gemm_alpha = factor (cuBLASLt's alpha: alpha * A B, rounded once): no kernel, no launch. The
+ * attention gradient's dq and dk are such scales on target=cuda. */
+static bool foldScaleIntoGemm(MlirOperation op) {
+  double factor = 0, alpha = 1.0;
+  if (!cubeIsOp(op, "scale") || !cubeGetF64Attr(op, "factor", &factor)) return false;
+  MlirValue x = mlirOperationGetOperand(op, 0), y = mlirOperationGetResult(op, 0);
+  if (!mlirValueIsAOpResult(x) || !mlirTypeEqual(mlirValueGetType(x), mlirValueGetType(y))) return false;
+  MlirOperation gemm = mlirOpResultGetOwner(x);
+  MlirOpOperand use = mlirValueGetFirstUse(x);
+  if (!cubeHasAttr(gemm, CUBE_ATTR_GEMM) || mlirOpOperandIsNull(use) ||
+      !mlirOpOperandIsNull(mlirOpOperandGetNextUse(use)))
+    return false;
+  cubeGetF64Attr(gemm, CUBE_ATTR_GEMM_ALPHA, &alpha);
+  mlirOperationSetAttributeByName(gemm, CUBE_STR(CUBE_ATTR_GEMM_ALPHA),
+                                  mlirFloatAttrDoubleGet(mlirOperationGetContext(op),
+                                                         mlirF64TypeGet(mlirOperationGetContext(op)), alpha * factor));
+  mlirValueReplaceAllUsesOfWith(y, x);
+  mlirOperationDestroy(op);
+  return true;
+}
+
 static bool groupOp(Group *g, MlirOperation op) {
   MlirLocation loc = mlirOperationGetLocation(op);
   char msg[512];
@@ -306,6 +328,7 @@ static bool groupOp(Group *g, MlirOperation op) {
     mlirOperationDestroy(op);
     return true;
   }
+  if (foldScaleIntoGemm(op)) return true;
   const KernelSpec *spec = cubeIsCubeOp(op) ? cubeKernelSpecFor(op) : NULL;
   if (spec && mlirOperationGetNumResults(op) == 1) {
     /* Zero-sized tensors: an empty result needs no kernel (its buffer is never read); an empty operand of

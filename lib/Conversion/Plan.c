@@ -320,6 +320,8 @@ static void planGemm(Plan *p, MlirOperation op) {
   touch(p, bias);
   touch(p, c);
   MlirType at = p->bufs[a].type, wt = p->bufs[w].type, ct = p->bufs[c].type;
+  double alpha = 1.0; /* a scale folded in by cube-group-kernels */
+  cubeGetF64Attr(op, CUBE_ATTR_GEMM_ALPHA, &alpha);
   int64_t m, nn, k, batch = 1;
   bool ta = false, tb = true;
   if (linear) {
@@ -341,7 +343,7 @@ static void planGemm(Plan *p, MlirOperation op) {
                         bias >= 0 ? ref(p, bias) : json_null(), "m", (json_int_t)m, "n", (json_int_t)nn, "k",
                         (json_int_t)k, "batch", (json_int_t)batch, "stride_a", (json_int_t)(linear ? 0 : m * k),
                         "stride_b", (json_int_t)(linear ? 0 : k * nn), "stride_c", (json_int_t)(linear ? 0 : m * nn),
-                        "trans_a", ta, "trans_b", tb, "dtype", p->bufs[c].dtype, "alpha", 1.0, "beta", 0.0);
+                        "trans_a", ta, "trans_b", tb, "dtype", p->bufs[c].dtype, "alpha", alpha, "beta", 0.0);
   provenance(s, op, linear ? "cube.linear" : "cube.matmul");
   json_array_append_new(p->steps, s);
 }
