@@ -35,6 +35,7 @@ extern "C" {
 #define CUBE_ATTR_STEP_OP "cube.op"                    /* on a kernel call: the cube op it came from */
 #define CUBE_ATTR_GEMM "cube.gemm"                     /* unit, on cube.linear/cube.matmul: a GEMM step */
 #define CUBE_ATTR_GEMM_ALPHA "cube.gemm_alpha"         /* f64, on a cube.gemm op: its result is alpha * A B */
+#define CUBE_ATTR_GEMM_ACC "cube.gemm_accumulate"      /* unit, on a cube.add(x, gemm): the GEMM adds into x */
 #define CUBE_ATTR_TARGET "cube.target"                 /* module: the target cube-group-kernels grouped for */
 
 typedef enum { CUBE_TARGET_CPU, CUBE_TARGET_CUDA } CubeTarget;

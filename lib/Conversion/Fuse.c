@@ -287,7 +287,9 @@ static MlirLogicalResult runFuse(MlirOperation module, const CubeOptionValue *op
       f.ops[id] = op;
       f.pos[id] = f.order[id] = id;
       f.group[id] = -1;
-      f.fusable[id] = cubeFuseOpFusable(op) && !registryTakes(reg, op);
+      /* A scale by exactly 1.0 is dropped by cube-group-kernels: taking it into a group gains nothing and would
+       * hide the add after it from the GEMM epilogue (a LoRA target with alpha == r). */
+      f.fusable[id] = cubeFuseOpFusable(op) && !cubeFuseIsIdentity(op) && !registryTakes(reg, op);
       mapPut(&f, op, id);
     }
     for (int p = 0; p < f.n; ++p) {

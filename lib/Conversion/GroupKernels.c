@@ -310,6 +310,37 @@ static bool foldScaleIntoGemm(MlirOperation op) {
   return true;
 }
 
+static bool onlyUse(MlirValue v, MlirOperation user) {
+  MlirOpOperand u = mlirValueGetFirstUse(v);
+  return !mlirOpOperandIsNull(u) && mlirOperationEqual(mlirOpOperandGetOwner(u), user) &&
+         mlirOpOperandIsNull(mlirOpOperandGetNextUse(u));
+}
+
+/* A GEMM epilogue: `add(x, gemm)` (or `add(gemm, x)`) where the add is the only use of both, x is computed by a
+ * kernel call or another GEMM before the GEMM, and all three types agree, stays a cube.add marked
+ * cube.gemm_accumulate: the plan runs the GEMM with beta = 1 into x's buffer (cuBLASLt's C = A B + C) and the
+ * add costs no launch (a LoRA target's base output plus its B product). x is never a parameter or an input:
+ * its buffer is overwritten. */
+static bool markGemmAccumulate(MlirOperation op) {
+  if (!cubeIsOp(op, "add") || cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP)) return false;
+  MlirType t = mlirValueGetType(mlirOperationGetResult(op, 0));
+  for (int k = 0; k < 2; ++k) {
+    MlirValue y = mlirOperationGetOperand(op, k), x = mlirOperationGetOperand(op, 1 - k);
+    if (!mlirValueIsAOpResult(x) || !mlirValueIsAOpResult(y) || !mlirTypeEqual(mlirValueGetType(x), t) ||
+        !mlirTypeEqual(mlirValueGetType(y), t))
+      continue;
+    MlirOperation gemm = mlirOpResultGetOwner(y), def = mlirOpResultGetOwner(x);
+    bool computed = cubeOpNameIs(def, "func.call") || cubeHasAttr(def, CUBE_ATTR_GEMM);
+    if (!cubeHasAttr(gemm, CUBE_ATTR_GEMM) || !computed || !onlyUse(x, op) || !onlyUse(y, op) ||
+        !mlirBlockEqual(mlirOperationGetBlock(def), mlirOperationGetBlock(gemm)) ||
+        !mlirOperationIsBeforeInBlock(def, gemm))
+      continue;
+    mlirOperationSetAttributeByName(op, CUBE_STR(CUBE_ATTR_GEMM_ACC), mlirUnitAttrGet(mlirOperationGetContext(op)));
+    return true;
+  }
+  return false;
+}
+
 static bool groupOp(Group *g, MlirOperation op) {
   MlirLocation loc = mlirOperationGetLocation(op);
   char msg[512];
@@ -328,7 +359,7 @@ static bool groupOp(Group *g, MlirOperation op) {
     mlirOperationDestroy(op);
     return true;
   }
-  if (foldScaleIntoGemm(op)) return true;
+  if (foldScaleIntoGemm(op) || (g->target == CUBE_TARGET_CUDA && markGemmAccumulate(op))) return true;
   const KernelSpec *spec = cubeIsCubeOp(op) ? cubeKernelSpecFor(op) : NULL;
   if (spec && mlirOperationGetNumResults(op) == 1) {
     /* Zero-sized tensors: an empty result needs no kernel (its buffer is never read); an empty operand of

@@ -306,13 +306,40 @@ static void planAllReduce(Plan *p, MlirOperation op) {
   json_array_append_new(json_object_get(p->bucketStep, "buffers"), ref(p, src));
 }
 
+/* cube.add{cube.gemm_accumulate}: the GEMM already added into x's buffer (planGemm); the sum is that buffer. */
+static void planAccumulate(Plan *p, MlirOperation op) {
+  int b0 = operandBuf(p, op, 0), b1 = operandBuf(p, op, 1);
+  if (b0 < 0 || b1 < 0) return;
+  int r0 = p->bufs[b0].aliasOf >= 0 ? p->bufs[b0].aliasOf : b0, r1 = p->bufs[b1].aliasOf >= 0 ? p->bufs[b1].aliasOf : b1;
+  if (r0 != r1) {
+    fail(p, op, "a cube.add marked cube.gemm_accumulate whose operands are not one buffer (its GEMM is not the "
+         "producer of one operand)");
+    return;
+  }
+  char name[32];
+  snprintf(name, sizeof name, "t%d", p->next++);
+  MlirValue v = mlirOperationGetResult(op, 0);
+  int b = newBuf(p, op, mlirValueGetType(v), "activation", name, b0);
+  if (b >= 0) bind(p, v, b);
+}
+
 static void planGemm(Plan *p, MlirOperation op) {
   bool linear = cubeIsOp(op, "linear");
   intptr_t n = mlirOperationGetNumOperands(op);
   int a = operandBuf(p, op, 0), w = operandBuf(p, op, 1), bias = linear && n == 3 ? operandBuf(p, op, 2) : -2;
   if (a < 0 || w < 0 || bias == -1) return;
   MlirValue r = mlirOperationGetResult(op, 0);
-  int c = bufForResult(p, op, r, "activation", 't');
+  /* An epilogue marked by cube-group-kernels: the result's only use is cube.add(x, r){cube.gemm_accumulate},
+   * so the GEMM adds into x's buffer (beta = 1) and its result is that buffer. */
+  MlirOpOperand use = mlirValueGetFirstUse(r);
+  MlirOperation acc = mlirOpOperandIsNull(use) ? (MlirOperation){NULL} : mlirOpOperandGetOwner(use);
+  int x = -1;
+  if (!mlirOperationIsNull(acc) && cubeHasAttr(acc, CUBE_ATTR_GEMM_ACC) && mlirOperationGetNumOperands(acc) == 2)
+    /* the add's other operand, when it is computed already (of two GEMMs, the later one accumulates) */
+    x = findBuf(p, mlirOperationGetOperand(acc, mlirValueEqual(mlirOperationGetOperand(acc, 0), r) ? 1 : 0));
+  char nm[32];
+  snprintf(nm, sizeof nm, "t%d", p->next++);
+  int c = x >= 0 ? newBuf(p, op, mlirValueGetType(r), "activation", nm, x) : bufForResult(p, op, r, "activation", 't');
   if (c < 0) return;
   bind(p, r, c);
   touch(p, a);
@@ -343,7 +370,8 @@ static void planGemm(Plan *p, MlirOperation op) {
                         bias >= 0 ? ref(p, bias) : json_null(), "m", (json_int_t)m, "n", (json_int_t)nn, "k",
                         (json_int_t)k, "batch", (json_int_t)batch, "stride_a", (json_int_t)(linear ? 0 : m * k),
                         "stride_b", (json_int_t)(linear ? 0 : k * nn), "stride_c", (json_int_t)(linear ? 0 : m * nn),
-                        "trans_a", ta, "trans_b", tb, "dtype", p->bufs[c].dtype, "alpha", alpha, "beta", 0.0);
+                        "trans_a", ta, "trans_b", tb, "dtype", p->bufs[c].dtype, "alpha", alpha, "beta",
+                        x >= 0 ? 1.0 : 0.0);
   provenance(s, op, linear ? "cube.linear" : "cube.matmul");
   json_array_append_new(p->steps, s);
 }
@@ -702,6 +730,7 @@ char *cubePlanJsonOpts(MlirOperation module, CubeTarget target, const char *chip
     else if (cubeIsOp(op, "reshape")) planReshape(&p, op);
     else if (cubeOpNameIs(op, "tensor.empty")) planEmpty(&p, op);
     else if (cubeIsOp(op, "all_reduce")) planAllReduce(&p, op);
+    else if (cubeIsOp(op, "add") && cubeHasAttr(op, CUBE_ATTR_GEMM_ACC)) planAccumulate(&p, op);
     else if (cubeHasAttr(op, CUBE_ATTR_GEMM) && (cubeIsOp(op, "linear") || cubeIsOp(op, "matmul"))) {
       waitForBuckets(&p, op);
       planGemm(&p, op);
