@@ -316,24 +316,11 @@ static bool onlyUse(MlirValue v, MlirOperation user) {
          mlirOpOperandIsNull(mlirOpOperandGetNextUse(u));
 }
 
-/* Every use of v other than `last` is an op before `before` in before's block. */
-static bool usedOnlyBefore(MlirValue v, MlirOperation last, MlirOperation before) {
-  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
-    MlirOperation o = mlirOpOperandGetOwner(u);
-    if (mlirOperationEqual(o, last)) continue;
-    if (!mlirBlockEqual(mlirOperationGetBlock(o), mlirOperationGetBlock(before)) ||
-        !mlirOperationIsBeforeInBlock(o, before))
-      return false;
-  }
-  return true;
-}
-
-/* A GEMM epilogue: `add(x, gemm)` (or `add(gemm, x)`) where the add is the GEMM result's only use, x is
- * computed (a kernel call, a GEMM or such an add) before the GEMM and read by nothing after it but the add, and
- * all three types agree, stays a cube.add marked cube.gemm_accumulate: the plan runs the GEMM with beta = 1
- * into x's buffer (cuBLASLt's C = A B + C) and the add costs no launch (a LoRA target's base output plus its B
- * product, a residual add after o_proj or down_proj). x is never a parameter or an input: its buffer is
- * overwritten. */
+/* A GEMM epilogue: `add(x, gemm)` (or `add(gemm, x)`) where the add is the only use of both, x is computed by a
+ * kernel call or another GEMM before the GEMM, and all three types agree, stays a cube.add marked
+ * cube.gemm_accumulate: the plan runs the GEMM with beta = 1 into x's buffer (cuBLASLt's C = A B + C) and the
+ * add costs no launch (a LoRA target's base output plus its B product). x is never a parameter or an input:
+ * its buffer is overwritten. */
 static bool markGemmAccumulate(MlirOperation op) {
   if (!cubeIsOp(op, "add") || cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP)) return false;
   MlirType t = mlirValueGetType(mlirOperationGetResult(op, 0));
@@ -343,9 +330,8 @@ static bool markGemmAccumulate(MlirOperation op) {
         !mlirTypeEqual(mlirValueGetType(y), t))
       continue;
     MlirOperation gemm = mlirOpResultGetOwner(y), def = mlirOpResultGetOwner(x);
-    bool computed = cubeOpNameIs(def, "func.call") || cubeHasAttr(def, CUBE_ATTR_GEMM) ||
-                    cubeHasAttr(def, CUBE_ATTR_GEMM_ACC);
-    if (!cubeHasAttr(gemm, CUBE_ATTR_GEMM) || !computed || !usedOnlyBefore(x, op, gemm) || !onlyUse(y, op) ||
+    bool computed = cubeOpNameIs(def, "func.call") || cubeHasAttr(def, CUBE_ATTR_GEMM);
+    if (!cubeHasAttr(gemm, CUBE_ATTR_GEMM) || !computed || !onlyUse(x, op) || !onlyUse(y, op) ||
         !mlirBlockEqual(mlirOperationGetBlock(def), mlirOperationGetBlock(gemm)) ||
         !mlirOperationIsBeforeInBlock(def, gemm))
       continue;
