@@ -151,19 +151,28 @@ static void kvWorkgroup(char *buf, size_t n, const char *a, const char *b, int64
   snprintf(buf, n, "%%%s : memref<%" PRId64 "xf32, " GT_WG ">, %%%s : memref<%" PRId64 "xf32, " GT_WG ">", a, elems, b, elems);
 }
 
+/* The part the forward and the gradient's statistics launch share: a launch of BQ query rows per block, the
+ * row's context, its query loaded, the online softmax over the keys (r[0] = m, r[1] = l, r[2..] = the
+ * unnormalised output row) and 1 / l. */
+static GV rowAttention(GT *g, const Attn *a, RowCtx *c, GV *r) {
+  int64_t d = a->d, nq = a->b * a->hq * a->s * d;
+  char wg[256];
+  kvWorkgroup(wg, sizeof wg, "shk", "shv", keyTile(d) * d);
+  gtLaunchOpen(g, (a->s + BQ - 1) / BQ, a->b * a->hq, BQ, wg);
+  rowSetup(g, a, c);
+  GV q[128];
+  gtLoadRow(g, q, "%a0", nq, a->qe, c->qrow, d);
+  onlineSoftmax(g, a, c, q, r);
+  return gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, r[1].s);
+}
+
 /* ---- cube.attention ---------------------------------------------------------------------------------- */
 
 static void genForward(GT *g, const Attn *a) {
-  int64_t d = a->d, nq = a->b * a->hq * a->s * d, bk = keyTile(d);
-  char wg[256];
-  kvWorkgroup(wg, sizeof wg, "shk", "shv", bk * d);
-  gtLaunchOpen(g, (a->s + BQ - 1) / BQ, a->b * a->hq, BQ, wg);
+  int64_t d = a->d, nq = a->b * a->hq * a->s * d;
   RowCtx c;
-  rowSetup(g, a, &c);
-  GV q[128], r[2 + 128];
-  gtLoadRow(g, q, "%a0", nq, a->qe, c.qrow, d);
-  onlineSoftmax(g, a, &c, q, r);
-  GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, r[1].s);
+  GV r[2 + 128];
+  GV inv = rowAttention(g, a, &c, r);
   gtLine(g, "scf.if %s {", c.valid.s);
   for (int k = 0; k < d; ++k) gtStoreF32(g, gtMulF(g, r[2 + k], inv), "%a3", nq, a->oe, gtAddC(g, c.qrow, k));
   gtLine(g, "}");
@@ -175,16 +184,10 @@ static void genForward(GT *g, const Attn *a) {
 /* Arguments: %a0 q, %a1 k, %a2 v, %a3 dout, %a4 lse, %a5 delta (scratch), %a6 dq, %a7 dk, %a8 dv. */
 
 static void genStats(GT *g, const Attn *a) {
-  int64_t d = a->d, nq = a->b * a->hq * a->s * d, rows = a->b * a->hq * a->s, bk = keyTile(d);
-  char wg[256];
-  kvWorkgroup(wg, sizeof wg, "shk", "shv", bk * d);
-  gtLaunchOpen(g, (a->s + BQ - 1) / BQ, a->b * a->hq, BQ, wg);
+  int64_t d = a->d, nq = a->b * a->hq * a->s * d, rows = a->b * a->hq * a->s;
   RowCtx c;
-  rowSetup(g, a, &c);
-  GV q[128], r[2 + 128];
-  gtLoadRow(g, q, "%a0", nq, a->qe, c.qrow, d);
-  onlineSoftmax(g, a, &c, q, r);
-  GV inv = gtVal(g, "arith.divf %s, %s : f32", gtF32(g, "1.0").s, r[1].s);
+  GV r[2 + 128];
+  GV inv = rowAttention(g, a, &c, r);
   GV delta = gtF32(g, "0.0");
   for (int k = 0; k < d; ++k) {
     GV o = gtMulF(g, r[2 + k], inv);
