@@ -122,6 +122,15 @@ static int widestOf(const char (*e)[8], int n) {
   return w;
 }
 
+/* Vector c of this thread's share of the row at `base` (vectors tx, tx + threads, ...): whether it exists,
+ * its first column, its first element. */
+static void rowVecAt(GT *g, const RowVec *rv, GV base, int64_t c, GV *valid, GV *col0, GV *at) {
+  GV vi = gtAddC(g, (GV){"%tx"}, c * rv->threads);
+  *valid = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
+  *col0 = gtMulC(g, vi, rv->vec);
+  *at = gtAdd(g, base, *col0);
+}
+
 /* gtVecLoad when `cond`, else zeros. */
 static GV vecLoadIf(GT *g, GV cond, const char *arg, int64_t n, const char *elt, GV at, int64_t vec) {
   GV r = gtVal(g, "scf.if %s -> (vector<%" PRId64 "x%s>) {", cond.s, vec, elt);
@@ -153,10 +162,7 @@ static void rowRegsExp(GT *g, const RowVec *rv, int64_t n, const char *elt, GV b
   GV tx = {"%tx"}, ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0"), ok[VEC_MAX_PER * 8];
   r->m = ninf;
   for (int64_t c = 0; c < rv->per; ++c) {
-    GV vi = gtAddC(g, tx, c * rv->threads);
-    r->valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
-    r->col0[c] = gtMulC(g, vi, rv->vec);
-    r->at[c] = gtAdd(g, base, r->col0[c]);
+    rowVecAt(g, rv, base, c, &r->valid[c], &r->col0[c], &r->at[c]);
     GV any = gtVal(g, "arith.andi %s, %s : i1", r->valid[c].s,
                    gtVal(g, "arith.cmpi ult, %s, %s : index", r->col0[c].s, lim.s).s);
     GV v = vecLoadIf(g, any, "%a0", n, elt, r->at[c], rv->vec);
@@ -229,10 +235,7 @@ static bool genRmsnorm(GT *g, MlirOperation op, const char *name) {
   if (vec) { /* the row read once, into registers */
     GV xs[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], sum = gtF32(g, "0.0");
     for (int64_t c = 0; c < rv.per; ++c) {
-      GV vi = gtAddC(g, tx, c * rv.threads);
-      valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv.nvec).s);
-      col0[c] = gtMulC(g, vi, rv.vec);
-      at[c] = gtAdd(g, base, col0[c]);
+      rowVecAt(g, &rv, base, c, &valid[c], &col0[c], &at[c]);
       GV v = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
       for (int64_t k = 0; k < rv.vec; ++k) {
         GV x = xs[c * rv.vec + k] = gtVecElemF32(g, v, k, e[0], rv.vec);
@@ -305,10 +308,8 @@ static void rmsGradRowsVec(GT *g, const RmsGrad *a, const RowVec *rv) {
   GV tx = {"%tx"}, xs[MAXE], ds[MAXE], ws[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER];
   GV sum = gtF32(g, "0.0"), dot = sum;
   for (int64_t c = 0; c < rv->per; ++c) {
-    GV vi = gtAddC(g, tx, c * rv->threads);
-    valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv->nvec).s);
-    GV col0 = gtMulC(g, vi, rv->vec);
-    at[c] = gtAdd(g, a->base, col0);
+    GV col0;
+    rowVecAt(g, rv, a->base, c, &valid[c], &col0, &at[c]);
     GV vx = vecLoadIf(g, valid[c], "%a0", a->n, e[0], at[c], rv->vec);
     GV vd = vecLoadIf(g, valid[c], "%a2", a->n, e[2], at[c], rv->vec);
     GV vw = vecLoadIf(g, valid[c], "%a1", a->h, e[1], col0, rv->vec);
@@ -809,9 +810,8 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
     enum { MAXE = VEC_MAX_PER * 8 };
     GV y[MAXE], dy[MAXE], valid[VEC_MAX_PER], at[VEC_MAX_PER], dot = gtF32(g, "0.0");
     for (int64_t c = 0; c < rv.per; ++c) {
-      GV vi = gtAddC(g, tx, c * rv.threads);
-      valid[c] = gtVal(g, "arith.cmpi ult, %s, %s : index", vi.s, gtIdx(g, rv.nvec).s);
-      at[c] = gtAdd(g, a.base, gtMulC(g, vi, rv.vec));
+      GV col0;
+      rowVecAt(g, &rv, a.base, c, &valid[c], &col0, &at[c]);
       GV vy = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec);
       GV vd = vecLoadIf(g, valid[c], "%a1", n, e[1], at[c], rv.vec);
       for (int64_t k = 0; k < rv.vec; ++k) {
