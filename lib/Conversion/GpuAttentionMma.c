@@ -53,12 +53,17 @@ static GV loadPair(GT *g, const char *arg, int64_t n, GV idx) {
   return gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>", w.s);
 }
 
-/* The f32 pair (lo, hi) rounded to bf16 and packed into an i32 (lo in the low half). */
-static GV pack(GT *g, GV lo, GV hi) {
-  GV a = gtVal(g, "arith.truncf %s : f32 to bf16", lo.s), b = gtVal(g, "arith.truncf %s : f32 to bf16", hi.s);
-  GV v = gtVal(g, "vector.from_elements %s, %s : vector<2xbf16>", a.s, b.s);
+/* The bf16 pair (lo, hi) as an i32 (lo in the low half): one mma fragment register. */
+static GV packBf16(GT *g, GV lo, GV hi) {
+  GV v = gtVal(g, "vector.from_elements %s, %s : vector<2xbf16>", lo.s, hi.s);
   return gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>",
                gtVal(g, "vector.bitcast %s : vector<2xbf16> to vector<1xi32>", v.s).s);
+}
+
+/* The f32 pair (lo, hi) rounded to bf16 and packed. */
+static GV pack(GT *g, GV lo, GV hi) {
+  GV a = gtVal(g, "arith.truncf %s : f32 to bf16", lo.s), b = gtVal(g, "arith.truncf %s : f32 to bf16", hi.s);
+  return packBf16(g, a, b);
 }
 
 /* d = a b + c for one m16n8k16 tile (a: 4 i32, b: 2 i32, c and d: 4 f32). */
@@ -113,10 +118,7 @@ static void loadTile(GT *g, int64_t nk, GV kvBase, GV kRow0, GV tx) {
     for (int k = 0; k < 8; ++k) {
       GV x0 = gtVal(g, "vector.extract %s[%d] : bf16 from vector<8xbf16>", v0.s, k);
       GV x1 = gtVal(g, "vector.extract %s[%d] : bf16 from vector<8xbf16>", v1.s, k);
-      GV p = gtVal(g, "vector.extract %s[0] : i32 from vector<1xi32>",
-                   gtVal(g, "vector.bitcast %s : vector<2xbf16> to vector<1xi32>",
-                         gtVal(g, "vector.from_elements %s, %s : vector<2xbf16>", x0.s, x1.s).s)
-                       .s);
+      GV p = packBf16(g, x0, x1);
       gtLine(g, "memref.store %s, %%vsh[%s] : memref<2304xi32, " GT_WG ">", p.s,
              gtAdd(g, gtMulC(g, gtAddC(g, d0, k), ROW), kp).s);
     }
