@@ -32,6 +32,7 @@ typedef struct {
 struct CubeComm {
   int rank, size, localRank;
   Shared *shared;
+  float *acc, *tmp; /* the CPU all-reduce's f32 chunk scratch, allocated at its first use, kept for the run */
 };
 
 int cubeCommRank(const CubeComm *c) { return c ? c->rank : 0; }
@@ -57,8 +58,10 @@ bool cubeCommAllReduceHost(CubeComm *c, void *data, uint64_t count, CubeDType dt
   size_t elt = dtype == CUBE_DT_F32 ? 4 : 2;
   if (dtype != CUBE_DT_F32 && dtype != CUBE_DT_BF16 && dtype != CUBE_DT_F16)
     return snprintf(err, errSize, "all_reduce of %s data (expected f32, bf16 or f16)", cubePlanDTypeName(dtype)), false;
-  size_t chunk = SLOT_BYTES / 4; /* elements per round: the f32 scratch below holds one chunk */
-  float *acc = malloc(chunk * sizeof *acc), *tmp = malloc(chunk * sizeof *tmp);
+  size_t chunk = SLOT_BYTES / 4; /* elements per round: the f32 scratch holds one chunk */
+  if (!c->acc) c->acc = malloc(chunk * sizeof *c->acc);
+  if (!c->tmp) c->tmp = malloc(chunk * sizeof *c->tmp);
+  float *acc = c->acc, *tmp = c->tmp;
   bool ok = acc && tmp;
   if (!ok) snprintf(err, errSize, "out of memory (all_reduce scratch)");
   for (uint64_t done = 0; ok && done < count; done += chunk) {
@@ -77,8 +80,6 @@ bool cubeCommAllReduceHost(CubeComm *c, void *data, uint64_t count, CubeDType dt
     cubeConvertFromF32(acc, n, dtype, mine);
     ok = barrier(c, err, errSize); /* nobody refills a slot before everyone has read it */
   }
-  free(acc);
-  free(tmp);
   return ok;
 }
 
@@ -129,8 +130,10 @@ int cubeLaunchRanks(int nproc, CubeRankMain body, void *arg, FILE *err) {
       snprintf(v, sizeof v, "%d", nproc);
       setenv("WORLD_SIZE", v, 1);
       setenv("LOCAL_WORLD_SIZE", v, 1);
-      CubeComm comm = {i, nproc, i, shared};
+      CubeComm comm = {i, nproc, i, shared, NULL, NULL};
       int rc = body(&comm, arg);
+      free(comm.acc);
+      free(comm.tmp);
       fflush(NULL);
       _exit(rc);
     }
