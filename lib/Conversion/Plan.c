@@ -64,6 +64,7 @@ typedef struct {
   bool reuse; /* memory planning on: outputs may also take an input's bytes in place (inPlaceRoot) */
   json_t *bucketStep; /* the all_reduce step the next op of the same bucket joins, else NULL */
   int64_t bucket;
+  size_t pending; /* buffers whose bucket is not waited for yet (none: nothing to look up before a step) */
   bool failed;
 } Plan;
 
@@ -256,6 +257,7 @@ static void planReshape(Plan *p, MlirOperation op) {
  * op is NULL): the collective started at the bucket's all_reduce step must have finished before a later step
  * reads (or the run ends with) a reduced value. */
 static void waitForBuckets(Plan *p, MlirOperation op) {
+  if (!p->pending) return;
   intptr_t n = mlirOperationIsNull(op) ? (intptr_t)p->nBufs : mlirOperationGetNumOperands(op);
   for (intptr_t i = 0; i < n; ++i) {
     int b = mlirOperationIsNull(op) ? (int)i : findBuf(p, mlirOperationGetOperand(op, i));
@@ -265,7 +267,10 @@ static void waitForBuckets(Plan *p, MlirOperation op) {
     json_array_append_new(p->steps, json_pack("{s:s, s:I, s:s}", "op", "wait", "bucket", (json_int_t)(k - 1),
                                               "cube_op", "cube.all_reduce"));
     for (size_t j = 0; j < p->nBufs; ++j)
-      if (p->bufs[j].pendingBucket == k) p->bufs[j].pendingBucket = 0;
+      if (p->bufs[j].pendingBucket == k) {
+        p->bufs[j].pendingBucket = 0;
+        p->pending--;
+      }
   }
   p->bucketStep = NULL;
 }
@@ -294,6 +299,7 @@ static void planAllReduce(Plan *p, MlirOperation op) {
     return;
   }
   p->bufs[root].pendingBucket = bucket + 1;
+  p->pending++;
   if (!p->bucketStep || p->bucket != bucket) {
     char r[16];
     snprintf(r, sizeof r, "%.*s", (int)(red.length < 15 ? red.length : 15), red.data);
