@@ -715,7 +715,7 @@ static bool genSoftmax(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[2] = {n, n};
   gtFuncOpen(g, name, 2, sizes, e);
   RowVec rv;
-  bool vec = rowVec(cols, gtEltBytes(e[0]) > gtEltBytes(e[1]) ? gtEltBytes(e[0]) : gtEltBytes(e[1]), NT, &rv);
+  bool vec = rowVec(cols, widestOf(e, 2), NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SmArg a = {n, e[0], gtMulC(g, (GV){"%bx"}, cols), {{0}}, {{0}}};
@@ -798,10 +798,7 @@ static bool genSoftmaxGrad(GT *g, MlirOperation op, const char *name) {
   int64_t sizes[3] = {n, n, n};
   gtFuncOpen(g, name, 3, sizes, e);
   RowVec rv;
-  int widest = gtEltBytes(e[0]);
-  for (int i = 1; i < 3; ++i)
-    if (gtEltBytes(e[i]) > widest) widest = gtEltBytes(e[i]);
-  bool vec = rowVec(cols, widest, NT, &rv);
+  bool vec = rowVec(cols, widestOf(e, 3), NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
   SgArg a = {n, e[0], e[1], gtMulC(g, (GV){"%bx"}, cols)};
