@@ -22,6 +22,7 @@ SAVE_EVERY=${SAVE_EVERY:-}                 # checkpoint every K steps too (empty
 RESUME_STEPS=${RESUME_STEPS:-$STEPS}       # resume: how many more steps
 DEVICE=${DEVICE:-auto}                     # auto: cuda when `nvidia-smi -L` finds a GPU, else cpu
 NPROC=${NPROC:-1}                          # >1: data parallelism over NPROC processes (GPUs), BATCH rows each
+KERNEL_REGISTRY=${KERNEL_REGISTRY:-}       # cuda: a directory of registered kernels (docs/kernel-registry.md)
 RECOMPUTE_MODULE_NAMES=${RECOMPUTE_MODULE_NAMES-LlamaDecoderLayer}   # comma-separated module types; empty = none
 USE_LORA=${USE_LORA:-1}
 LORA_CONFIG=${LORA_CONFIG:-"--use-lora --lora-rank 8 --lora-alpha 8 --lora-dropout 0.0 --target-modules q_proj,k_proj,v_proj"}
@@ -53,8 +54,9 @@ if [ "$DEVICE" = auto ]; then
 fi
 case "$DEVICE" in cpu|cuda) ;; *) die "DEVICE=$DEVICE: expected auto, cpu or cuda" ;; esac
 case "$NPROC" in ''|*[!0-9]*|0) die "NPROC=$NPROC: expected a positive number of processes" ;; esac
-DP_ARGS=()
-[ "$NPROC" = 1 ] || DP_ARGS=(--data-parallel)
+COMPILE_EXTRA_ARGS=()
+[ "$NPROC" = 1 ] || COMPILE_EXTRA_ARGS=(--data-parallel)
+[ -z "$KERNEL_REGISTRY" ] || COMPILE_EXTRA_ARGS+=(--kernel-registry "$KERNEL_REGISTRY")
 if [ -z "$MODEL" ]; then
   if [ "$DEVICE" = cuda ]; then MODEL=mini-llama; else MODEL=tiny-llama; fi
   say "MODEL=$MODEL (the default on $DEVICE; set MODEL=mini-llama to train the seed's model on any device)"
@@ -155,7 +157,7 @@ PY
 compile)
   need "$EXP_DIR/model.mlir" trace
   "$PYTHON" -m cube compile "$EXP_DIR/model.mlir" --target "$DEVICE" --program train_step -o "$ART" \
-    ${RECOMPUTE_ARGS[@]+"${RECOMPUTE_ARGS[@]}"} ${LORA_ARGS[@]+"${LORA_ARGS[@]}"} ${DP_ARGS[@]+"${DP_ARGS[@]}"} \
+    ${RECOMPUTE_ARGS[@]+"${RECOMPUTE_ARGS[@]}"} ${LORA_ARGS[@]+"${LORA_ARGS[@]}"} ${COMPILE_EXTRA_ARGS[@]+"${COMPILE_EXTRA_ARGS[@]}"} \
     --memory-report 2>&1 |
     tee "$EXP_DIR/memory_report.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "compile failed"

@@ -79,6 +79,8 @@ typedef struct {
   char func[256]; /* the kernel function (k3_rmsnorm) */
   char name[272]; /* the PTX entry (k3_rmsnorm_0) */
   int64_t grid[3], block[3];
+  int64_t sharedBytes;    /* dynamic shared memory (registered PTX kernels; 0 for cube's own) */
+  char kernelsFile[128];  /* the PTX module holding the entry, in the artifact; "" = kernels.ptx */
   int nArgs;
   CubeLaunchArg *args;
 } CubeLaunch;

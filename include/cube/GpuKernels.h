@@ -49,20 +49,42 @@ bool cubeGpuTransposeText(MlirOperation op, const char *name, CubeBuf *out, char
 /* User-registered kernels (lib/Conversion/KernelRegistry.c, docs/kernel-registry.md). */
 #define CUBE_ATTR_KERNEL_FILE "cube.kernel_file"         /* string: the registered kernel's .mlir file */
 #define CUBE_ATTR_KERNEL_FUNCTION "cube.kernel_function" /* string: its func.func name */
+#define CUBE_ATTR_KERNEL_PTX "cube.kernel_ptx"           /* string: a registered PTX kernel's file */
+#define CUBE_ATTR_KERNEL_ENTRY "cube.kernel_entry"       /* string: its .entry name */
+#define CUBE_ATTR_KERNEL_LAUNCH "cube.kernel_launch"     /* i64 array: grid x y z, block x y z, shared bytes */
+#define CUBE_REGISTRY_MAX_IN 8                           /* a pattern kernel's inputs and outputs at most */
+#define CUBE_REGISTRY_MAX_OUT 4
 /* The registry directory cube-group-kernels uses when its registry option is empty (cube-opt
  * --cube-kernel-registry=DIR sets it). */
 void cubeKernelRegistrySetDefault(const char *dir);
 const char *cubeKernelRegistryDefault(void);
 typedef struct CubeKernelRegistry CubeKernelRegistry;
-/* Reads DIR/kernels.json and each entry's function signature (files parsed in ctx); no DIR: *out = NULL, true.
- * A bad manifest, file or function is false with the message in err. */
+typedef struct CubeKernelEntry CubeKernelEntry; /* one entry of kernels.json */
+/* Reads DIR/kernels.json and each entry's files (MLIR parsed in ctx; PTX checked for the entry and its
+ * parameter count); no DIR: *out = NULL, true. A bad manifest, file or function is false with the message. */
 bool cubeKernelRegistryLoad(MlirContext ctx, const char *dir, CubeKernelRegistry **out, char *err, size_t errSize);
 void cubeKernelRegistryFree(CubeKernelRegistry *r);
-/* Whether r registers a kernel for op's name; if so, its signature must fit op (else false with the message
- * in err) and *found is set with the file and function (owned by r). r NULL: true, not found. */
-bool cubeKernelRegistryMatch(const CubeKernelRegistry *r, MlirOperation op, const char **file, const char **function,
-                             bool *found, char *err, size_t errSize);
-/* The registered function of a kernel function marked by cubeKernelRegistryMatch, cloned and renamed. */
+/* The first one-op entry ("op") for op's name whose signature (op's inputs, then its results, flat) fits
+ * into *found. Entries for the name of which none fits: false with the message in err. None: true, NULL. */
+bool cubeKernelRegistryMatch(const CubeKernelRegistry *r, MlirOperation op, const CubeKernelEntry **found, char *err,
+                             size_t errSize);
+/* The first pattern entry (two or more ops) whose chain starts at `first` and whose signature fits: the
+ * chain's ops into chain[0..*nChain). A chain that forms but fits no entry: false with the message. */
+bool cubeKernelRegistryMatchPattern(const CubeKernelRegistry *r, MlirOperation first, MlirOperation *chain, int *nChain,
+                                    const CubeKernelEntry **found, char *err, size_t errSize);
+/* A pattern kernel's arguments: in[] the operands of the chain's ops not defined in it (op, then operand
+ * order, repeats kept), out[] every result of every op (op order; a fixed signature per pattern, whether or
+ * not a result is used later). False when there are more than CUBE_REGISTRY_MAX_IN/OUT. */
+bool cubeKernelRegistryPatternIO(const MlirOperation *chain, int n, MlirValue *in, int *nIn, MlirValue *out, int *nOut);
+/* Whether a one-op entry takes op, or rejects it (cube-group-kernels reports that). */
+bool cubeKernelRegistryTakes(const CubeKernelRegistry *r, MlirOperation op);
+/* Marks a kernel function as the entry's kernel (cube.kernel_gpu and the file, name and launch attributes). */
+void cubeKernelRegistryMark(const CubeKernelEntry *e, MlirOperation kernelFn);
+/* The registered MLIR function of a marked kernel function, cloned and renamed. */
 bool cubeKernelRegistryText(MlirOperation kernelFn, const char *name, MlirOperation *out, char *err, size_t errSize);
+/* A marked PTX kernel function: the PTX file, its .entry, launch (grid, block, shared bytes) and argument count. */
+bool cubeKernelRegistryIsPtx(MlirOperation kernelFn);
+bool cubeKernelRegistryPtxLaunch(MlirOperation kernelFn, char **ptxPath, char **entry, int64_t launch[7], int *nArgs,
+                                 char *err, size_t errSize);
 
 #endif

@@ -123,6 +123,7 @@ typedef struct {
   CubePlanArg *args;
   size_t nArgs;
   uint32_t grid[3], block[3], sharedBytes; /* launch */
+  char *kernelsFile;                       /* launch: the PTX file in the artifact holding `kernel`; NULL = the plan's */
   /* gemm: row-major C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (+ bias[n]) */
   CubePlanRef a, b, c, bias;
   bool hasBias, transA, transB;
@@ -182,6 +183,8 @@ const CubePlanState *cubePlanFindState(const CubePlan *p, const char *name);
 double cubePlanLoraScaling(const CubePlan *p);
 /* ARTIFACT/kernels_file, malloc'ed. */
 char *cubePlanKernelsPath(const CubePlan *p);
+/* The file holding a launch step's kernel: ARTIFACT/<step kernels_file>, else the plan's; malloc'ed. */
+char *cubePlanStepKernelsPath(const CubePlan *p, const CubePlanStep *s);
 
 /* plan.json's dtype names: f32 f16 bf16 f64 i64 i32 i16 i8 u8 i1. */
 const char *cubePlanDTypeName(CubeDType t);

@@ -163,8 +163,10 @@ MlirModule cubeBufferizeKernels(MlirOperation module) {
   bool ok = true;
   for (MlirOperation f = mlirBlockGetFirstOperation(kb); !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f))
     if (cubeOpNameIs(f, "func.func")) ok = dropResults(f, module) && ok;
+  /* A registered PTX kernel is no MLIR function: cube-emit launches it from its own module. */
   for (MlirOperation f = mlirBlockGetFirstOperation(body); ok && !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f))
-    if (cubeIsKernelFunc(f) && cubeHasAttr(f, CUBE_ATTR_KERNEL_GPU)) ok = addGpuKernel(kb, f, module);
+    if (cubeIsKernelFunc(f) && cubeHasAttr(f, CUBE_ATTR_KERNEL_GPU) && !cubeKernelRegistryIsPtx(f))
+      ok = addGpuKernel(kb, f, module);
   if (!ok) {
     mlirModuleDestroy(km);
     return (MlirModule){NULL};

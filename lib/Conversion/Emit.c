@@ -22,6 +22,7 @@
 #include "cube/GpuKernels.h"
 #include "cube/Ops.h"
 #include "cube/Passes.h"
+#include "cube/ReadFile.h"
 #include "cube/Rewrite.h"
 #include "mlir-c/Diagnostics.h"
 
@@ -90,6 +91,51 @@ static bool kernelsLowered(MlirOperation module) {
   return !found;
 }
 
+/* The launches of the registered PTX kernels (docs/kernel-registry.md): one per kernel function marked
+ * cube.kernel_ptx, with the manifest's launch shape and the function's arguments in order. Each PTX file is
+ * copied into the artifact as registered.<file name> (the plan's launch step names it in kernels_file), so
+ * that the artifact stands alone. */
+static bool addRegisteredPtx(MlirOperation module, const char *out, CubeLaunchList *launches, char *err, size_t errSize) {
+  MlirBlock body = cubeModuleBody(module);
+  bool ok = true;
+  for (MlirOperation f = mlirBlockGetFirstOperation(body); ok && !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f)) {
+    if (!cubeIsKernelFunc(f) || !cubeKernelRegistryIsPtx(f)) continue;
+    char *path = NULL, *entry = NULL, *text = NULL;
+    int64_t shape[7];
+    int nArgs = 0;
+    MlirStringRef fname;
+    ok = cubeKernelRegistryPtxLaunch(f, &path, &entry, shape, &nArgs, err, errSize) && cubeGetStrAttr(f, "sym_name", &fname);
+    const char *base = ok ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path;
+    CubeLaunch l = {0};
+    if (ok) {
+      snprintf(l.func, sizeof l.func, "%.*s", (int)fname.length, fname.data);
+      snprintf(l.name, sizeof l.name, "%s", entry);
+      snprintf(l.kernelsFile, sizeof l.kernelsFile, "registered.%s", base);
+      memcpy(l.grid, shape, sizeof l.grid);
+      memcpy(l.block, shape + 3, sizeof l.block);
+      l.sharedBytes = shape[6];
+      l.nArgs = nArgs;
+      l.args = calloc((size_t)(nArgs ? nArgs : 1), sizeof *l.args);
+      ok = l.args != NULL;
+      for (int i = 0; ok && i < nArgs; ++i) l.args[i].arg = i;
+    }
+    text = ok ? cubeReadTextFile(path, "the registered PTX file", err, errSize) : NULL;
+    ok = text && cubeWriteFileAtomic(out, l.kernelsFile, text, strlen(text), err, errSize);
+    if (ok && launches->n == launches->cap) {
+      size_t cap = launches->cap ? 2 * launches->cap : 32;
+      CubeLaunch *v = realloc(launches->v, cap * sizeof *v);
+      if ((ok = v != NULL)) launches->v = v, launches->cap = cap;
+    }
+    if (ok) launches->v[launches->n++] = l;
+    else free(l.args);
+    free(text);
+    free(path);
+    free(entry);
+  }
+  return ok;
+}
+
 static MlirLogicalResult runEmit(MlirOperation module, const CubeOptionValue *options) {
   const char *out = options[OPT_OUT].s, *chip = options[OPT_CHIP].s;
   char err[1024], tk[4096];
@@ -150,6 +196,10 @@ static MlirLogicalResult runEmit(MlirOperation module, const CubeOptionValue *op
       ok = false;
     }
     free(ptxText);
+    if (ok && !addRegisteredPtx(module, out, &launches, err, sizeof err)) {
+      failAt(module, "%s%s", err, "");
+      ok = false;
+    }
   }
   mlirModuleDestroy(km);
   if (ok && dumpTo && !cubeWriteFileAtomic(out, "kernels.lowered.mlir", cubeBufStr(&dump), dump.len, err, sizeof err)) {

@@ -229,12 +229,22 @@ static bool grow(Fuse *f, int start, int *lo) {
   return nm >= 2;
 }
 
-/* Whether a user-registered kernel would take op (or reject it: cube-group-kernels reports that). */
-static bool registryTakes(const CubeKernelRegistry *reg, MlirOperation op) {
-  const char *file = NULL, *fn = NULL;
-  bool found = false;
-  char err[1024];
-  return reg && (!cubeKernelRegistryMatch(reg, op, &file, &fn, &found, err, sizeof err) || found);
+/* Marks taken[] the ops that a user-registered kernel takes: a one-op kernel, or a chain a pattern matches
+ * (or rejects: cube-group-kernels reports that). */
+static void markRegistered(Fuse *f, const CubeKernelRegistry *reg, bool *taken) {
+  for (int id = 0; reg && id < f->n; ++id) {
+    MlirOperation chain[8];
+    int n = 0;
+    const CubeKernelEntry *e = NULL;
+    char err[2048];
+    taken[id] |= cubeKernelRegistryTakes(reg, f->ops[id]);
+    bool rejected = !cubeKernelRegistryMatchPattern(reg, f->ops[id], chain, &n, &e, err, sizeof err);
+    taken[id] |= rejected;
+    for (int j = 0; e && j < n; ++j) {
+      int c = idOf(f, chain[j]);
+      if (c >= 0) taken[c] = true;
+    }
+  }
 }
 
 static MlirLogicalResult fail(MlirOperation at, const char *what, const char *detail) {
@@ -289,9 +299,16 @@ static MlirLogicalResult runFuse(MlirOperation module, const CubeOptionValue *op
       f.group[id] = -1;
       /* A scale by exactly 1.0 is dropped by cube-group-kernels: taking it into a group gains nothing and would
        * hide the add after it from the GEMM epilogue (a LoRA target with alpha == r). */
-      f.fusable[id] = cubeFuseOpFusable(op) && !cubeFuseIsIdentity(op) && !registryTakes(reg, op);
+      f.fusable[id] = cubeFuseOpFusable(op) && !cubeFuseIsIdentity(op);
       mapPut(&f, op, id);
     }
+    bool *taken = calloc((size_t)f.n + 1, 1);
+    ok = taken != NULL;
+    if (ok) markRegistered(&f, reg, taken);
+    for (int id = 0; ok && id < f.n; ++id) f.fusable[id] &= !taken[id];
+    free(taken);
+  }
+  if (ok) {
     for (int p = 0; p < f.n; ++p) {
       int id = f.order[p], lo;
       if (!f.fusable[id] || f.group[id] >= 0 || f.visited[id]) continue;

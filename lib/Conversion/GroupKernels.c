@@ -131,15 +131,15 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   }
   intptr_t nOut = spec->nInplace ? spec->nInplace : nRes, nIn = nOps - spec->nInplace;
   MlirType scratch[6];
-  const char *regFile = NULL, *regFn = NULL;
+  const CubeKernelEntry *reg = NULL;
   char err[2048];
-  bool registered = false;
-  if (!spec->nInplace && !cubeKernelRegistryMatch(g->registry, op, &regFile, &regFn, &registered, err, sizeof err)) {
+  if (!spec->nInplace && !cubeKernelRegistryMatch(g->registry, op, &reg, err, sizeof err)) {
     char msg[2200];
     snprintf(msg, sizeof msg, "cube-group-kernels: kernel registry: %s", err);
     mlirEmitError(loc, msg);
     return false;
   }
+  bool registered = reg != NULL;
   bool gpu = registered || (g->target == CUBE_TARGET_CUDA && cubeGpuKernelApplies(op));
   intptr_t nScratch = registered ? 0 : gpu ? cubeGpuKernelScratch(op, scratch) : spec->scratch(op, scratch);
   MlirType types[CUBE_KERNEL_MAX_ARGS];
@@ -167,10 +167,7 @@ static bool outline(Group *g, MlirOperation op, const KernelSpec *spec) {
   cubeFreshSymbol(g->module, base, &name);
   MlirOperation fn = buildKernel(op, cubeBufStr(&name), nIn, nScratch, nOut, types, argOf);
   if (gpu) mlirOperationSetAttributeByName(fn, CUBE_STR(CUBE_ATTR_KERNEL_GPU), mlirUnitAttrGet(ctx));
-  if (registered) {
-    cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FILE, regFile);
-    cubeSetStrAttr(fn, CUBE_ATTR_KERNEL_FUNCTION, regFn);
-  }
+  if (registered) cubeKernelRegistryMark(reg, fn);
   MlirOperation call = placeKernel(g, fn, cubeBufStr(&name), op, opName, op, nIn, nScratch, nOut, nRes, types, args);
   for (intptr_t i = 0; i < nRes; ++i)
     mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(op, i), mlirOperationGetResult(call, i));
@@ -288,6 +285,91 @@ static bool outlineFused(Group *g, MlirOperation first, MlirOperation *after) {
   return true;
 }
 
+/* Outlines a chain of ops matched by a registered pattern (cubeKernelRegistryMatchPattern) into ONE kernel
+ * function {cube.kernel = "cube.add+cube.rmsnorm"} marked as the entry's kernel: its arguments are the
+ * pattern's inputs and outputs (cubeKernelRegistryPatternIO), its body the chain's ops; the call takes the
+ * last op's place (every outside use of an inner result comes after it). */
+static bool outlineChain(Group *g, const MlirOperation *chain, int n, const CubeKernelEntry *e) {
+  MlirValue in[CUBE_REGISTRY_MAX_IN], out[CUBE_REGISTRY_MAX_OUT];
+  int nIn, nOut;
+  MlirOperation last = chain[n - 1];
+  MlirLocation loc = mlirOperationGetLocation(last);
+  if (!cubeKernelRegistryPatternIO(chain, n, in, &nIn, out, &nOut)) return true; /* matched: cannot happen */
+  MlirType types[CUBE_KERNEL_MAX_ARGS];
+  MlirValue args[CUBE_KERNEL_MAX_ARGS];
+  MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
+  for (int i = 0; i < nIn + nOut; ++i) {
+    types[i] = mlirValueGetType(i < nIn ? in[i] : out[i - nIn]);
+    args[i] = i < nIn ? in[i] : (MlirValue){NULL};
+    locs[i] = loc;
+  }
+  MlirBlock block = mlirBlockCreate(nIn + nOut, types, locs);
+  MlirOperation clones[8];
+  CubeBuf kernel = {0};
+  int arg = 0;
+  for (int j = 0; j < n; ++j) {
+    clones[j] = mlirOperationClone(chain[j]);
+    for (intptr_t i = 0; i < mlirOperationGetNumOperands(chain[j]); ++i) {
+      MlirValue v = mlirOperationGetOperand(chain[j], i);
+      bool inner = false;
+      for (int p = 0; p < j && !inner; ++p)
+        for (intptr_t r = 0; r < mlirOperationGetNumResults(chain[p]) && !inner; ++r)
+          if ((inner = mlirValueEqual(mlirOperationGetResult(chain[p], r), v)))
+            mlirOperationSetOperand(clones[j], i, mlirOperationGetResult(clones[p], r));
+      if (!inner) mlirOperationSetOperand(clones[j], i, mlirBlockGetArgument(block, arg++));
+    }
+    mlirBlockAppendOwnedOperation(block, clones[j]);
+    MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(chain[j]));
+    cubeBufPrintf(&kernel, "%s%.*s", j ? "+" : "", (int)on.length, on.data);
+  }
+  MlirOperationState rs = mlirOperationStateGet(CUBE_STR("func.return"), loc);
+  for (int k = 0; k < nOut; ++k)
+    for (int j = 0; j < n; ++j)
+      for (intptr_t r = 0; r < mlirOperationGetNumResults(chain[j]); ++r)
+        if (mlirValueEqual(mlirOperationGetResult(chain[j], r), out[k])) {
+          MlirValue v = mlirOperationGetResult(clones[j], r);
+          mlirOperationStateAddOperands(&rs, 1, &v);
+        }
+  mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
+  char base[64];
+  snprintf(base, sizeof base, "k%d_registered", g->count++);
+  CubeBuf name = {0};
+  cubeFreshSymbol(g->module, base, &name);
+  MlirOperation fn = kernelFunc(loc, block, cubeBufStr(&name), CUBE_STR(cubeBufStr(&kernel)), nIn, 0, nOut, types);
+  cubeKernelRegistryMark(e, fn);
+  MlirOperation call = placeKernel(g, fn, cubeBufStr(&name), last, CUBE_STR(cubeBufStr(&kernel)), last, nIn, 0, nOut,
+                                   nOut, types, args);
+  for (int k = 0; k < nOut; ++k) mlirValueReplaceAllUsesOfWith(out[k], mlirOperationGetResult(call, k));
+  for (int j = n - 1; j >= 0; --j) mlirOperationDestroy(chain[j]);
+  cubeBufFree(&name);
+  cubeBufFree(&kernel);
+  return true;
+}
+
+/* Every chain that a registered pattern matches becomes its kernel, before the one-op kernels. After each
+ * match the scan starts again at the top: the ops between the chain's first and last op are not yet
+ * scanned, and the chain's ops are gone. */
+static bool outlinePatterns(Group *g, MlirBlock entry) {
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
+    MlirOperation chain[8];
+    int n = 0;
+    const CubeKernelEntry *e = NULL;
+    char err[2048], msg[2200];
+    if (!cubeKernelRegistryMatchPattern(g->registry, op, chain, &n, &e, err, sizeof err)) {
+      snprintf(msg, sizeof msg, "cube-group-kernels: kernel registry: %s", err);
+      mlirEmitError(mlirOperationGetLocation(op), msg);
+      return false;
+    }
+    if (!e) {
+      op = mlirOperationGetNextInBlock(op);
+      continue;
+    }
+    if (!outlineChain(g, chain, n, e)) return false;
+    op = mlirBlockGetFirstOperation(entry);
+  }
+  return true;
+}
+
 /* A GEMM epilogue: `scale(gemm(...)) {factor}` where the scale is the GEMM result's only use becomes the GEMM
  * with cube.gemm_alpha = factor (cuBLASLt's alpha: alpha * A B, rounded once): no kernel, no launch. The
  * attention gradient's dq and dk are such scales on target=cuda. */
@@ -351,6 +433,8 @@ static bool groupOp(Group *g, MlirOperation op) {
     mlirEmitError(loc, "cube-group-kernels: @forward still has checkpoints or dropout; run cube-prepare-forward first");
     return false;
   }
+  /* a registered pattern's kernel call (outlinePatterns) and its out buffers */
+  if (cubeOpNameIs(op, "tensor.empty") || (cubeOpNameIs(op, "func.call") && cubeHasAttr(op, CUBE_ATTR_STEP_OP))) return true;
   /* x * 1.0 is x, bit for bit (LoRA with alpha == r scales by 1.0, and so does its gradient): no kernel. */
   double factor = 0;
   if (cubeIsOp(op, "scale") && cubeGetF64Attr(op, "factor", &factor) && factor == 1.0 &&
@@ -428,8 +512,8 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
   g.lastFunc = g.forward;
   MlirBlock entry;
   cubeFuncEntryBlock(g.forward, &entry);
-  bool ok = true;
-  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
+  bool ok = !g.registry || outlinePatterns(&g, entry);
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); ok && !mlirOperationIsNull(op);) {
     MlirOperation next = mlirOperationGetNextInBlock(op);
     if (cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP)) ok = outlineFused(&g, op, &next) && ok; /* a cube-fuse group */
     else ok = groupOp(&g, op) && ok;

@@ -395,10 +395,12 @@ static json_t *launchStep(Plan *p, const CubeLaunch *l, const int *argBufs, intp
       json_array_append_new(args, r);
     }
   }
-  return json_pack("{s:s, s:s, s:[I,I,I], s:[I,I,I], s:i, s:o}", "op", "launch", "kernel", l->name, "grid",
-                   (json_int_t)l->grid[0], (json_int_t)l->grid[1], (json_int_t)l->grid[2], "block",
-                   (json_int_t)l->block[0], (json_int_t)l->block[1], (json_int_t)l->block[2], "shared_bytes", 0,
-                   "args", args);
+  json_t *s = json_pack("{s:s, s:s, s:[I,I,I], s:[I,I,I], s:I, s:o}", "op", "launch", "kernel", l->name, "grid",
+                         (json_int_t)l->grid[0], (json_int_t)l->grid[1], (json_int_t)l->grid[2], "block",
+                         (json_int_t)l->block[0], (json_int_t)l->block[1], (json_int_t)l->block[2], "shared_bytes",
+                         (json_int_t)l->sharedBytes, "args", args);
+  if (s && l->kernelsFile[0]) json_object_set_new(s, "kernels_file", json_string(l->kernelsFile));
+  return s;
 }
 
 /* In-place outputs. The gradient of cross-entropy has the logits' shape, and its kernel reads each logit

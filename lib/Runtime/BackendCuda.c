@@ -36,7 +36,10 @@ typedef struct {
   CUdevice dev;
   CUcontext ctx;
   bool ctxRetained;
-  CUmodule module;
+  CUmodule module;      /* the plan's kernels file */
+  CUmodule extra[8];    /* launch steps' own kernels files (registered PTX kernels) */
+  const char *extraName[8];
+  size_t nExtra;
   CUdeviceptr alloc, base; /* base = alloc rounded up to the plan's alignment */
   CubeCublas *cublas;
   CudaStep *steps;
@@ -200,6 +203,7 @@ static void cudaClose(CubeBackend *be) {
     if (c->stream) c->cu.streamDestroy(c->stream);
     cubeCublasClose(c->cublas);
     if (c->module) c->cu.moduleUnload(c->module);
+    for (size_t i = 0; i < c->nExtra; ++i) c->cu.moduleUnload(c->extra[i]);
     if (c->alloc) c->cu.memFree(c->alloc);
     if (c->ctxRetained) c->cu.primaryCtxRelease(c->dev);
     cubeCudaUnload(&c->cu);
@@ -293,37 +297,67 @@ static bool openDevice(Cuda *c, const CubePlan *plan, int ordinal, char *err, si
   return cubeCudaCheck(&c->cu, c->cu.ctxSetCurrent(c->ctx), "cuCtxSetCurrent", err, errSize);
 }
 
-static bool loadModule(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
-  bool any = false;
-  for (size_t i = 0; i < plan->nSteps; ++i) any |= plan->steps[i].op == CUBE_STEP_LAUNCH;
-  if (!any) return true;
-  char *path = cubePlanKernelsPath(plan);
+/* JIT-compiles the PTX file at path into *m; the JIT's error log goes into the message. */
+static bool loadPtx(Cuda *c, const char *path, CUmodule *m, char *err, size_t errSize) {
   char *ptx = cubeReadTextFile(path, "the kernels file", err, errSize); /* NUL-terminated, as cuModuleLoadData wants */
-  if (!ptx) {
-    free(path);
-    return false;
-  }
+  if (!ptx) return false;
   static char log[8192];
   log[0] = 0;
   CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *vals[2] = {log, (void *)(uintptr_t)sizeof log};
   char what[4096 + 512];
   snprintf(what, sizeof what, "cuModuleLoadDataEx of %s", path);
-  CUresult r = c->cu.moduleLoadDataEx(&c->module, ptx, 2, opts, vals);
+  CUresult r = c->cu.moduleLoadDataEx(m, ptx, 2, opts, vals);
   free(ptx);
   bool ok = cubeCudaCheck(&c->cu, r, what, err, errSize);
   if (!ok && log[0]) {
     size_t used = strlen(err);
     snprintf(err + used, errSize - used, "; the PTX JIT says: %s", log);
   }
+  return ok;
+}
+
+/* The module of a launch step: the plan's kernels file, or (a registered PTX kernel, docs/kernel-registry.md)
+ * the step's own kernels_file, each loaded once. */
+static bool stepModule(Cuda *c, const CubePlan *plan, const CubePlanStep *s, CUmodule *m, char *err, size_t errSize) {
+  if (!s->kernelsFile) {
+    if (!c->module) {
+      char *path = cubePlanKernelsPath(plan);
+      bool ok = path && loadPtx(c, path, &c->module, err, errSize);
+      free(path);
+      if (!ok) return false;
+    }
+    *m = c->module;
+    return true;
+  }
+  for (size_t i = 0; i < c->nExtra; ++i)
+    if (!strcmp(c->extraName[i], s->kernelsFile)) return *m = c->extra[i], true;
+  if (c->nExtra == sizeof c->extra / sizeof *c->extra)
+    return snprintf(err, errSize, "%s: more than %zu kernels files", plan->path, sizeof c->extra / sizeof *c->extra), false;
+  char *path = cubePlanStepKernelsPath(plan, s);
+  bool ok = path && loadPtx(c, path, &c->extra[c->nExtra], err, errSize);
+  free(path);
+  if (!ok) return false;
+  c->extraName[c->nExtra] = s->kernelsFile;
+  *m = c->extra[c->nExtra++];
+  return true;
+}
+
+static bool loadModule(Cuda *c, const CubePlan *plan, char *err, size_t errSize) {
+  bool ok = true;
+  char what[4096 + 512];
   for (size_t i = 0; ok && i < plan->nSteps; ++i) {
     const CubePlanStep *s = &plan->steps[i];
     if (s->op != CUBE_STEP_LAUNCH) continue;
+    CUmodule m;
+    if (!stepModule(c, plan, s, &m, err, errSize)) return false;
     CUfunction fn;
-    r = c->cu.moduleGetFunction(&fn, c->module, s->kernel);
+    CUresult r = c->cu.moduleGetFunction(&fn, m, s->kernel);
     if (r != CUDA_SUCCESS) {
+      char *path = cubePlanStepKernelsPath(plan, s);
       snprintf(what, sizeof what, "%s: kernel '%s' (steps[%zu] of %s) is not in the kernels file: cuModuleGetFunction",
-               path, s->kernel, i, plan->path);
+               path ? path : "?", s->kernel, i, plan->path);
+      free(path);
       ok = cubeCudaCheck(&c->cu, r, what, err, errSize);
       break;
     }
@@ -336,7 +370,6 @@ static bool loadModule(Cuda *c, const CubePlan *plan, char *err, size_t errSize)
                                                 (int)s->sharedBytes), what, err, errSize);
     }
   }
-  free(path);
   return ok;
 }
 

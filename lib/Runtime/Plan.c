@@ -375,6 +375,11 @@ static bool parseStep(Ctx *c, json_t *o, const char *where, CubePlanStep *s) {
           !getInt(c, o, where, "shared_bytes", false, 0, 0, INT32_MAX, &shared))
         return false;
       s->sharedBytes = (uint32_t)shared;
+      if (!getStr(c, o, where, "kernels_file", false, &str)) return false;
+      if (str && (!*str || str[0] == '.' || strchr(str, '/') || strlen(str) > 127))
+        return fail(c, where, "kernels_file", "'%s' is not a file name in the artifact directory (no '/', not "
+                    "starting with '.', at most 127 characters)", str);
+      s->kernelsFile = str ? strdup(str) : NULL;
     }
     return true;
   }
@@ -565,6 +570,7 @@ void cubePlanFree(CubePlan *p) {
   for (size_t i = 0; i < p->nOutputs; ++i) free(p->outputs[i].name);
   for (size_t i = 0; i < p->nSteps; ++i) {
     free(p->steps[i].kernel);
+    free(p->steps[i].kernelsFile);
     free(p->steps[i].args);
     free(p->steps[i].cubeOp);
     free(p->steps[i].scope);

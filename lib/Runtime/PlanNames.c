@@ -77,6 +77,14 @@ double cubePlanLoraScaling(const CubePlan *p) {
   return p->lora.useRslora ? p->lora.alpha / sqrt((double)p->lora.r) : p->lora.alpha / (double)p->lora.r;
 }
 
+char *cubePlanStepKernelsPath(const CubePlan *p, const CubePlanStep *s) {
+  if (!s->kernelsFile) return cubePlanKernelsPath(p);
+  size_t n = strlen(p->dir) + strlen(s->kernelsFile) + 2;
+  char *out = malloc(n);
+  if (out) snprintf(out, n, "%s/%s", p->dir, s->kernelsFile);
+  return out;
+}
+
 char *cubePlanKernelsPath(const CubePlan *p) {
   const char *file = p->kernelsFile ? p->kernelsFile : (strcmp(p->target, "cuda") ? "kernels.so" : "kernels.ptx");
   size_t n = strlen(p->dir) + strlen(file) + 2;

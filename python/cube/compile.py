@@ -142,6 +142,9 @@ def parser():
     p.add_argument("--no-fuse", action="store_true",
                    help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default)")
     p.add_argument("--fuse-report", action="store_true", help="print the groups cube-fuse fused to stderr")
+    p.add_argument("--kernel-registry", metavar="DIR",
+                   help="use the GPU kernels registered in DIR/kernels.json for their ops or op patterns "
+                        "(target cuda; docs/kernel-registry.md)")
     g = p.add_argument_group("model rewrites (the seed's switches)")
     g.add_argument("--recompute", metavar="TYPES", help="module types to recompute, e.g. LlamaDecoderLayer[,LlamaMLP]")
     g.add_argument("--use-lora", action="store_true", help="apply LoRA (cube-lora) with the options below")
@@ -173,6 +176,10 @@ def main(argv=None):
     if args.chip and args.target != "cuda":
         print("cube compile: error: --chip needs --target cuda", file=sys.stderr)
         return 1
+    if args.kernel_registry and args.target != "cuda":
+        print("cube compile: error: --kernel-registry needs --target cuda (registered kernels are GPU kernels)",
+              file=sys.stderr)
+        return 1
     if args.model != "-" and not os.path.isfile(args.model):
         print(f"cube compile: error: {args.model}: no such file", file=sys.stderr)
         return 1
@@ -194,6 +201,8 @@ def main(argv=None):
         print(f"cube compile: error: {e}", file=sys.stderr)
         return 1
     cmd = [find_cube_opt(), args.model, f"--pass-pipeline={pipe}", "-o", os.devnull]
+    if args.kernel_registry:
+        cmd.insert(2, f"--cube-kernel-registry={os.path.abspath(args.kernel_registry)}")
     if args.print_command:
         print(" ".join(f"'{c}'" if any(x in c for x in " {}(),") else c for c in cmd))
     try:
