@@ -33,6 +33,17 @@ bool cubeGpuAttentionText(MlirOperation op, const char *name, CubeBuf *out, char
  * (GpuAttentionMma.c; cubeGpuAttentionText then writes it instead of the SIMT forward). */
 bool cubeGpuAttentionMmaApplies(MlirOperation op);
 
+/* Row patterns (GpuRows.c; cube-group-kernels{target=cuda} outlines them): a residual add whose sum an
+ * rmsnorm reads, and an rmsnorm_grad whose dx only an add reads (dw unused), each one kernel function
+ * {cube.kernel = the names below} whose body is the two ops. Arguments: add + rmsnorm (x, h, w, [sum,] y),
+ * rmsnorm_grad + add (x, w, dy, other addend, sum). */
+#define CUBE_ROW_PATTERN_ADD_RMSNORM "cube.add+cube.rmsnorm"
+#define CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD "cube.rmsnorm_grad+cube.add"
+#define CUBE_ATTR_DWEIGHT_UNUSED "cube.dweight_unused" /* unit, on an rmsnorm_grad whose dw nothing reads */
+bool cubeGpuRowPatternApplies(MlirOperation a, MlirOperation b, bool storeSum);
+bool cubeGpuRowPatternIs(MlirOperation fn);
+bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize);
+
 bool cubeGpuRowsApplies(MlirOperation op);
 int cubeGpuRowsScratch(MlirOperation op, MlirType *types);
 bool cubeGpuRowsText(MlirOperation op, const char *name, CubeBuf *out, char *err, size_t errSize);

@@ -111,7 +111,8 @@ static bool addGpuKernel(MlirBlock kb, MlirOperation fn, MlirOperation diagAt) {
   bool registered = cubeHasAttr(fn, CUBE_ATTR_KERNEL_FILE);
   bool ok = fname && (registered ? cubeKernelRegistryText(fn, fname, &fresh, err, sizeof err)
                                  : cubeIsFusedKernel(fn) ? cubeGpuFusedText(fn, fname, &text, err, sizeof err)
-                                                         : cubeGpuKernelText(op, fname, &text, err, sizeof err));
+                                 : cubeGpuRowPatternIs(fn) ? cubeGpuRowPatternText(fn, fname, &text, err, sizeof err)
+                                                           : cubeGpuKernelText(op, fname, &text, err, sizeof err));
   if (ok && registered) {
     ok = mlirOperationVerify(fresh);
     if (!ok) snprintf(err, sizeof err, "the registered kernel does not verify (see the error above)");

@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cube/Conversion.h"
 #include "cube/GpuKernels.h"
 #include "cube/GpuText.h"
 #include "cube/Ops.h"
+#include "mlir-c/BuiltinAttributes.h"
 #include "mlir-c/BuiltinTypes.h"
 
 enum { NT = 256, NT_ONE = 1024, DW_CHUNKS = 128, REG_COLS = 16 /* rows up to 16 * NT stay in registers */,
@@ -288,13 +290,18 @@ typedef struct {
   int64_t n, h, rows;
   GV base;                /* the block's row */
   const char (*e)[8], *es; /* element types (x, w, dy, r, partial, dx, dw) and eps */
+  bool storeR;            /* r into %a3 for the dw launches */
+  const char *dxArg;      /* where dx goes (%a5), or, with addArg, dx + addArg's row */
+  const char *addArg, *eAdd, *eOut; /* the rmsnorm_grad + add pattern: the other addend, its and the sum's types */
 } RmsGrad;
 
-/* Stores r for the dw launches (thread 0) and returns r^3 dot / H. */
+/* Stores r for the dw launches (thread 0, when they run) and returns r^3 dot / H. */
 static GV rmsGradCoef(GT *g, const RmsGrad *a, GV r, GV dot) {
-  ifThread0(g);
-  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", r.s, a->rows);
-  gtLine(g, "}");
+  if (a->storeR) {
+    ifThread0(g);
+    gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", r.s, a->rows);
+    gtLine(g, "}");
+  }
   GV r3 = gtMulF(g, gtMulF(g, r, r), r);
   char hs[32];
   snprintf(hs, sizeof hs, "%.9e", (double)(float)a->h);
@@ -325,12 +332,16 @@ static void rmsGradRowsVec(GT *g, const RmsGrad *a, const RowVec *rv) {
   GV r = rowRsqrt(g, gtBlockReduce(g, sum, false, "%red", rv->threads, tx), a->h, a->es);
   GV cf = rmsGradCoef(g, a, r, gtBlockReduce(g, dot, false, "%red", rv->threads, tx));
   for (int64_t c = 0; c < rv->per; ++c) {
-    GV o[8];
+    GV o[8], va = {""};
+    if (a->addArg) va = vecLoadIf(g, valid[c], a->addArg, a->n, a->eAdd, at[c], rv->vec);
     for (int64_t k = 0; k < rv->vec; ++k) {
       int64_t i = c * rv->vec + k;
       o[k] = gtSubF(g, gtMulF(g, gtMulF(g, r, ws[i]), ds[i]), gtMulF(g, cf, xs[i]));
+      if (a->addArg) /* dx as the unfused kernel stores it, plus the addend, as the add kernel computes it */
+        o[k] = gtVal(g, "arith.addf %s, %s : f32", roundTrip(g, o[k], e[5]).s,
+                     gtVecElemF32(g, va, k, a->eAdd, rv->vec).s);
     }
-    vecStoreIf(g, valid[c], o, "%a5", a->n, e[5], at[c], rv->vec);
+    vecStoreIf(g, valid[c], o, a->dxArg, a->n, a->addArg ? a->eOut : e[5], at[c], rv->vec);
   }
 }
 
@@ -375,12 +386,14 @@ static bool genRmsnormGrad(GT *g, MlirOperation op, const char *name) {
   bool vec = rowVec(h, widestOf(ev, 4), NT, &rv);
   gtLaunchOpen(g, rows, 1, vec ? rv.threads : NT, kRed);
   GV tx = {"%tx"};
-  RmsGrad rg = {n, h, rows, gtMulC(g, (GV){"%bx"}, h), e, es};
+  bool dw = !cubeHasAttr(op, CUBE_ATTR_DWEIGHT_UNUSED);
+  RmsGrad rg = {n, h, rows, gtMulC(g, (GV){"%bx"}, h), e, es, dw, "%a5", NULL, NULL, NULL};
   if (vec)
     rmsGradRowsVec(g, &rg, &rv);
   else
     rmsGradRowsScalar(g, &rg);
   launchClose(g);
+  if (!dw) return true; /* nothing reads dw (a frozen norm weight): its two launches are left out */
 
   /* 2: partial[chunk, j] = sum over the chunk's rows of dy x r */
   gtLaunchOpen(g, (h + NT - 1) / NT, chunks, NT, kRed);
@@ -949,6 +962,122 @@ static GenFn genFor(MlirOperation op) {
   if (cubeIsOp(op, "softmax_grad")) return genSoftmaxGrad;
   if (cubeIsOp(op, "embedding_grad")) return genEmbeddingGrad;
   return NULL;
+}
+
+/* ---- row patterns: a residual add into an rmsnorm, an rmsnorm_grad into an add ---------------------- */
+
+/* add + rmsnorm: %a0 x, %a1 h, %a2 w, [%a3 s = x + h,] then y = rmsnorm(s) * w. s is rounded to its type before
+ * the norm reads it, as the unfused add's store and the rmsnorm's load would: the result is the unfused one.
+ * Register path only (the row a whole number of vectors). */
+static bool genAddRmsnorm(GT *g, MlirOperation add, MlirOperation rms, bool storeSum, const char *name) {
+  MlirValue xv = mlirOperationGetOperand(add, 0), hv = mlirOperationGetOperand(add, 1), wv = mlirOperationGetOperand(rms, 1);
+  int64_t h = lastDim(xv), n = kgNumElements(mlirValueGetType(xv));
+  if (h <= 0 || n <= 0) return false;
+  char e[5][8], es[40];
+  if (!elt(xv, e[0]) || !elt(hv, e[1]) || !elt(wv, e[2]) || !elt(mlirOperationGetResult(add, 0), e[3]) ||
+      !elt(mlirOperationGetResult(rms, 0), e[4]))
+    return false;
+  RowVec rv;
+  if (!rowVec(h, widestOf(e, 5), NT, &rv)) return false;
+  eps(rms, es);
+  int64_t sizes[5] = {n, n, h, n, n};
+  char ea[5][8];
+  memcpy(ea, e, sizeof ea);
+  if (!storeSum) memcpy(ea[3], e[4], sizeof ea[3]);
+  gtFuncOpen(g, name, storeSum ? 5 : 4, sizes, ea);
+  gtLaunchOpen(g, n / h, 1, rv.threads, kRed);
+  GV tx = {"%tx"}, base = gtMulC(g, (GV){"%bx"}, h);
+  GV xs[VEC_MAX_PER * 8], valid[VEC_MAX_PER], at[VEC_MAX_PER], col0[VEC_MAX_PER], sum = gtF32(g, "0.0");
+  for (int64_t c = 0; c < rv.per; ++c) {
+    rowVecAt(g, &rv, base, c, &valid[c], &col0[c], &at[c]);
+    GV vx = vecLoadIf(g, valid[c], "%a0", n, e[0], at[c], rv.vec), vh = vecLoadIf(g, valid[c], "%a1", n, e[1], at[c], rv.vec);
+    for (int64_t k = 0; k < rv.vec; ++k) {
+      GV s = gtVal(g, "arith.addf %s, %s : f32", gtVecElemF32(g, vx, k, e[0], rv.vec).s,
+                   gtVecElemF32(g, vh, k, e[1], rv.vec).s);
+      GV x = xs[c * rv.vec + k] = roundTrip(g, s, e[3]);
+      sum = gtVal(g, "arith.addf %s, %s : f32", sum.s, gtMulF(g, x, x).s);
+    }
+    if (storeSum) vecStoreIf(g, valid[c], &xs[c * rv.vec], "%a3", n, e[3], at[c], rv.vec);
+  }
+  GV r = rowRsqrt(g, gtBlockReduce(g, sum, false, "%red", rv.threads, tx), h, es);
+  for (int64_t c = 0; c < rv.per; ++c) {
+    GV wvec = vecLoadIf(g, valid[c], "%a2", h, e[2], col0[c], rv.vec), o[8];
+    for (int64_t k = 0; k < rv.vec; ++k)
+      o[k] = gtMulF(g, gtVecElemF32(g, wvec, k, e[2], rv.vec), roundTrip(g, gtMulF(g, xs[c * rv.vec + k], r), e[4]));
+    vecStoreIf(g, valid[c], o, storeSum ? "%a4" : "%a3", n, e[4], at[c], rv.vec);
+  }
+  launchClose(g);
+  return true;
+}
+
+/* rmsnorm_grad + add, dw unused: %a0 x, %a1 w, %a2 dy, %a3 the other addend, %a4 dx + addend (one launch). */
+static bool genRmsGradAdd(GT *g, MlirOperation rg, MlirOperation add, const char *name) {
+  MlirValue xv = mlirOperationGetOperand(rg, 0), wv = mlirOperationGetOperand(rg, 1), dv = mlirOperationGetOperand(rg, 2);
+  MlirValue dx = mlirOperationGetResult(rg, 0);
+  MlirValue other = mlirValueEqual(mlirOperationGetOperand(add, 0), dx) ? mlirOperationGetOperand(add, 1)
+                                                                       : mlirOperationGetOperand(add, 0);
+  int64_t h = lastDim(xv), n = kgNumElements(mlirValueGetType(xv));
+  if (h <= 0 || n <= 0) return false;
+  char e[7][8], ea[8], eo[8], es[40];
+  if (!elt(xv, e[0]) || !elt(wv, e[1]) || !elt(dv, e[2]) || !elt(dx, e[5]) || !elt(other, ea) ||
+      !elt(mlirOperationGetResult(add, 0), eo))
+    return false;
+  char ev[6][8];
+  memcpy(ev, e, 3 * sizeof ev[0]);
+  memcpy(ev[3], e[5], 8), memcpy(ev[4], ea, 8), memcpy(ev[5], eo, 8);
+  RowVec rv;
+  if (!rowVec(h, widestOf(ev, 6), NT, &rv)) return false;
+  eps(rg, es);
+  int64_t sizes[5] = {n, h, n, n, n};
+  char fe[5][8];
+  memcpy(fe, e, 3 * sizeof fe[0]);
+  memcpy(fe[3], ea, 8), memcpy(fe[4], eo, 8);
+  gtFuncOpen(g, name, 5, sizes, fe);
+  gtLaunchOpen(g, n / h, 1, rv.threads, kRed);
+  RmsGrad a = {n, h, n / h, gtMulC(g, (GV){"%bx"}, h), e, es, false, "%a4", "%a3", ea, eo};
+  rmsGradRowsVec(g, &a, &rv);
+  launchClose(g);
+  return true;
+}
+
+/* The two cube ops of a row-pattern kernel function and whether it is one; *nOut its out arguments. */
+static bool rowPatternOps(MlirOperation fn, MlirOperation *a, MlirOperation *b, intptr_t *nOut) {
+  MlirStringRef k;
+  MlirBlock entry;
+  if (!cubeGetStrAttr(fn, CUBE_ATTR_KERNEL, &k) || (!cubeRefEq(k, CUBE_ROW_PATTERN_ADD_RMSNORM) &&
+      !cubeRefEq(k, CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD)) || !cubeFuncEntryBlock(fn, &entry))
+    return false;
+  *a = mlirBlockGetFirstOperation(entry);
+  *b = mlirOperationIsNull(*a) ? *a : mlirOperationGetNextInBlock(*a);
+  MlirAttribute ft = mlirOperationGetAttributeByName(fn, mlirStringRefCreateFromCString("function_type"));
+  *nOut = mlirFunctionTypeGetNumResults(mlirTypeAttrGetValue(ft));
+  return !mlirOperationIsNull(*b) && cubeIsCubeOp(*a) && cubeIsCubeOp(*b);
+}
+
+bool cubeGpuRowPatternIs(MlirOperation fn) {
+  MlirOperation a, b;
+  intptr_t nOut;
+  return rowPatternOps(fn, &a, &b, &nOut);
+}
+
+bool cubeGpuRowPatternApplies(MlirOperation a, MlirOperation b, bool storeSum) {
+  CubeBuf probe = {0};
+  GT g = {&probe, 0};
+  bool ok = cubeIsOp(a, "add") ? genAddRmsnorm(&g, a, b, storeSum, "probe") : genRmsGradAdd(&g, a, b, "probe");
+  cubeBufFree(&probe);
+  return ok;
+}
+
+bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize) {
+  MlirOperation a, b;
+  intptr_t nOut;
+  GT g = {out, 0};
+  bool ok = rowPatternOps(fn, &a, &b, &nOut) &&
+            (cubeIsOp(a, "add") ? genAddRmsnorm(&g, a, b, nOut == 2, name) : genRmsGradAdd(&g, a, b, name));
+  if (!ok) return snprintf(err, errSize, "no GPU kernel for this row pattern's shapes and types"), false;
+  gtLine(&g, "return");
+  gtLine(&g, "}");
+  return true;
 }
 
 bool cubeGpuRowsApplies(MlirOperation op) {

@@ -28,7 +28,7 @@
 #include "mlir-c/BuiltinTypes.h"
 #include "mlir-c/Diagnostics.h"
 
-enum { OPT_TARGET, OPT_FUNC, OPT_REGISTRY };
+enum { OPT_TARGET, OPT_FUNC, OPT_REGISTRY, OPT_ROW_PATTERNS };
 
 static const CubePassOption kOptions[] = {
     [OPT_TARGET] = {"target", CUBE_OPT_STRING, "cpu", "cpu (linear/matmul are kernels) or cuda (they are GEMM steps)", 0, 0},
@@ -36,6 +36,8 @@ static const CubePassOption kOptions[] = {
                   "(recorded as the module's cube.program)", 0, 0},
     [OPT_REGISTRY] = {"registry", CUBE_OPT_STRING, "", "a directory with kernels.json of user-registered GPU kernels "
                       "(target=cuda; default: cube-opt --cube-kernel-registry)", 0, 0},
+    [OPT_ROW_PATTERNS] = {"row-patterns", CUBE_OPT_BOOL, "true", "target=cuda: a residual add into an rmsnorm, and an "
+                          "rmsnorm_grad (dw unused) into an add, become one kernel each", 0, 0},
 };
 
 static MlirNamedAttribute named(MlirContext ctx, const char *name, MlirAttribute a) {
@@ -285,16 +287,18 @@ static bool outlineFused(Group *g, MlirOperation first, MlirOperation *after) {
   return true;
 }
 
-/* Outlines a chain of ops matched by a registered pattern (cubeKernelRegistryMatchPattern) into ONE kernel
- * function {cube.kernel = "cube.add+cube.rmsnorm"} marked as the entry's kernel: its arguments are the
- * pattern's inputs and outputs (cubeKernelRegistryPatternIO), its body the chain's ops; the call takes the
- * last op's place (every outside use of an inner result comes after it). */
-static bool outlineChain(Group *g, const MlirOperation *chain, int n, const CubeKernelEntry *e) {
-  MlirValue in[CUBE_REGISTRY_MAX_IN], out[CUBE_REGISTRY_MAX_OUT];
-  int nIn, nOut;
+/* Outlines a chain of ops into ONE kernel function {cube.kernel = "cube.add+cube.rmsnorm"}: its inputs are
+ * the operands the chain does not compute (cubeKernelRegistryPatternIO), its outs `out` (results of the
+ * chain's ops), its body the chain's ops; the call takes the last op's place (every outside use of an inner
+ * result comes after it). A registered pattern's kernel (e) gets the registry's marking: out is then every
+ * result; otherwise it is one of cube's row patterns (GpuRows.c), marked cube.kernel_gpu. */
+static void outlineChain(Group *g, const MlirOperation *chain, int n, const MlirValue *out, int nOut,
+                         const CubeKernelEntry *e) {
+  MlirValue in[CUBE_REGISTRY_MAX_IN], all[CUBE_REGISTRY_MAX_OUT];
+  int nIn, nAll;
   MlirOperation last = chain[n - 1];
   MlirLocation loc = mlirOperationGetLocation(last);
-  if (!cubeKernelRegistryPatternIO(chain, n, in, &nIn, out, &nOut)) return true; /* matched: cannot happen */
+  cubeKernelRegistryPatternIO(chain, n, in, &nIn, all, &nAll); /* matched: within the caps */
   MlirType types[CUBE_KERNEL_MAX_ARGS];
   MlirValue args[CUBE_KERNEL_MAX_ARGS];
   MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
@@ -332,18 +336,20 @@ static bool outlineChain(Group *g, const MlirOperation *chain, int n, const Cube
         }
   mlirBlockAppendOwnedOperation(block, mlirOperationCreate(&rs));
   char base[64];
-  snprintf(base, sizeof base, "k%d_registered", g->count++);
+  snprintf(base, sizeof base, e ? "k%d_registered" : "k%d_rows", g->count++);
   CubeBuf name = {0};
   cubeFreshSymbol(g->module, base, &name);
   MlirOperation fn = kernelFunc(loc, block, cubeBufStr(&name), CUBE_STR(cubeBufStr(&kernel)), nIn, 0, nOut, types);
-  cubeKernelRegistryMark(e, fn);
+  if (e)
+    cubeKernelRegistryMark(e, fn);
+  else
+    mlirOperationSetAttributeByName(fn, CUBE_STR(CUBE_ATTR_KERNEL_GPU), mlirUnitAttrGet(mlirOperationGetContext(fn)));
   MlirOperation call = placeKernel(g, fn, cubeBufStr(&name), last, CUBE_STR(cubeBufStr(&kernel)), last, nIn, 0, nOut,
                                    nOut, types, args);
   for (int k = 0; k < nOut; ++k) mlirValueReplaceAllUsesOfWith(out[k], mlirOperationGetResult(call, k));
   for (int j = n - 1; j >= 0; --j) mlirOperationDestroy(chain[j]);
   cubeBufFree(&name);
   cubeBufFree(&kernel);
-  return true;
 }
 
 /* Every chain that a registered pattern matches becomes its kernel, before the one-op kernels. After each
@@ -364,10 +370,77 @@ static bool outlinePatterns(Group *g, MlirBlock entry) {
       op = mlirOperationGetNextInBlock(op);
       continue;
     }
-    if (!outlineChain(g, chain, n, e)) return false;
+    MlirValue in[CUBE_REGISTRY_MAX_IN], out[CUBE_REGISTRY_MAX_OUT];
+    int nIn, nOut;
+    cubeKernelRegistryPatternIO(chain, n, in, &nIn, out, &nOut);
+    outlineChain(g, chain, n, out, nOut, e);
     op = mlirBlockGetFirstOperation(entry);
   }
   return true;
+}
+
+/* Whether every use of v, other than by `except`, is an op after `after` in its block. */
+static bool usesAfter(MlirValue v, MlirOperation except, MlirOperation after, bool *any) {
+  *any = false;
+  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+    MlirOperation o = mlirOpOperandGetOwner(u);
+    if (mlirOperationEqual(o, except)) continue;
+    *any = true;
+    if (!mlirBlockEqual(mlirOperationGetBlock(o), mlirOperationGetBlock(after)) || mlirOperationIsBeforeInBlock(o, after))
+      return false;
+  }
+  return true;
+}
+
+static bool sameTypes(MlirOperation op) {
+  MlirType t = mlirValueGetType(mlirOperationGetResult(op, 0));
+  for (intptr_t i = 0; i < mlirOperationGetNumOperands(op); ++i)
+    if (!mlirTypeEqual(mlirValueGetType(mlirOperationGetOperand(op, i)), t)) return false;
+  return true;
+}
+
+/* cube's own row patterns on target=cuda (GpuRows.c), after the registered ones: an rmsnorm whose input is a
+ * residual add's sum becomes one add + rmsnorm kernel (the sum an out when anything else reads it); an
+ * rmsnorm_grad whose dx only an add reads, and whose dw nothing reads (a frozen norm weight), becomes one
+ * rmsnorm_grad + add kernel. Adds in a cube-fuse group are left to it. Each saves a launch and a pass over
+ * the [rows, H] sum. Ops that a user-registered kernel takes are left to it. */
+static void outlineRowPatterns(Group *g, MlirBlock entry) {
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
+    MlirOperation next = mlirOperationGetNextInBlock(op), chain[2] = {{NULL}, {NULL}};
+    MlirValue out[2];
+    int nOut = 0;
+    bool any = false;
+    if (cubeIsOp(op, "rmsnorm") && mlirValueIsAOpResult(mlirOperationGetOperand(op, 0))) {
+      MlirOperation add = mlirOpResultGetOwner(mlirOperationGetOperand(op, 0));
+      MlirValue sum = mlirOperationGetOperand(op, 0);
+      if (cubeIsOp(add, "add") && !cubeHasAttr(add, CUBE_ATTR_FUSE_GROUP) && sameTypes(add) &&
+          mlirBlockEqual(mlirOperationGetBlock(add), entry) && usesAfter(sum, op, op, &any) &&
+          cubeGpuRowPatternApplies(add, op, any)) {
+        chain[0] = add, chain[1] = op;
+        if (any) out[nOut++] = sum;
+        out[nOut++] = mlirOperationGetResult(op, 0);
+      }
+    } else if (cubeIsOp(op, "rmsnorm_grad") && mlirOperationGetNumResults(op) == 2 &&
+               mlirOpOperandIsNull(mlirValueGetFirstUse(mlirOperationGetResult(op, 1)))) {
+      MlirOpOperand u = mlirValueGetFirstUse(mlirOperationGetResult(op, 0));
+      MlirOperation add = mlirOpOperandIsNull(u) ? (MlirOperation){NULL} : mlirOpOperandGetOwner(u);
+      if (!mlirOperationIsNull(add) && mlirOpOperandIsNull(mlirOpOperandGetNextUse(u)) && cubeIsOp(add, "add") &&
+          !cubeHasAttr(add, CUBE_ATTR_FUSE_GROUP) && sameTypes(add) && mlirBlockEqual(mlirOperationGetBlock(add), entry) &&
+          !mlirValueEqual(mlirOperationGetOperand(add, 0), mlirOperationGetOperand(add, 1)) &&
+          cubeGpuRowPatternApplies(op, add, false)) {
+        chain[0] = op, chain[1] = add;
+        out[nOut++] = mlirOperationGetResult(add, 0);
+      }
+    }
+    /* a user-registered one-op kernel comes first */
+    if (nOut && (cubeKernelRegistryTakes(g->registry, chain[0]) || cubeKernelRegistryTakes(g->registry, chain[1])))
+      nOut = 0;
+    if (nOut) {
+      if (mlirOperationEqual(next, chain[1])) next = mlirOperationGetNextInBlock(next);
+      outlineChain(g, chain, 2, out, nOut, NULL);
+    }
+    op = next;
+  }
 }
 
 /* A GEMM epilogue: `scale(gemm(...)) {factor}` where the scale is the GEMM result's only use becomes the GEMM
@@ -477,6 +550,9 @@ static bool groupOp(Group *g, MlirOperation op) {
     mlirEmitError(loc, msg);
     return false;
   }
+  if (g->target == CUBE_TARGET_CUDA && cubeIsOp(op, "rmsnorm_grad") && mlirOperationGetNumResults(op) == 2 &&
+      mlirOpOperandIsNull(mlirValueGetFirstUse(mlirOperationGetResult(op, 1))))
+    mlirOperationSetAttributeByName(op, CUBE_STR(CUBE_ATTR_DWEIGHT_UNUSED), mlirUnitAttrGet(mlirOperationGetContext(op)));
   return outline(g, op, spec);
 }
 
@@ -513,6 +589,7 @@ static MlirLogicalResult runGroup(MlirOperation module, const CubeOptionValue *o
   MlirBlock entry;
   cubeFuncEntryBlock(g.forward, &entry);
   bool ok = !g.registry || outlinePatterns(&g, entry);
+  if (ok && g.target == CUBE_TARGET_CUDA && options[OPT_ROW_PATTERNS].b) outlineRowPatterns(&g, entry);
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); ok && !mlirOperationIsNull(op);) {
     MlirOperation next = mlirOperationGetNextInBlock(op);
     if (cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP)) ok = outlineFused(&g, op, &next) && ok; /* a cube-fuse group */

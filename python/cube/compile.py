@@ -92,11 +92,14 @@ def pipeline(target, out, chip=None, cuda_path=None, dump=False, program="forwar
     # cube-fuse (on by default; --no-fuse): each elementwise chain becomes one kernel (docs/codegen.md)
     fz = ([] if program == "forward" else [f"func={program}"]) + (["report=true"] if fuse_report else [])
     fusing = (f"cube-fuse{{{' '.join(fz)}}}," if fz else "cube-fuse,") if fuse else ""
+    # cube-group-kernels' row patterns (add + rmsnorm, rmsnorm_grad + add on cuda) are fusion too
+    rows = "" if fuse else " row-patterns=false"
     if program == "forward":
-        return (f"builtin.module({head}cube-prepare-forward,{fusing}cube-group-kernels{{target={target}}},"
+        return (f"builtin.module({head}cube-prepare-forward,{fusing}cube-group-kernels{{target={target}{rows}}},"
                 f"cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
     return (f"builtin.module({head}cube-prepare-forward{{func={program}}},{fusing}"
-            f"cube-group-kernels{{target={target} func={program}}},cube-lower-to-linalg,cube-emit{{{' '.join(emit)}}})")
+            f"cube-group-kernels{{target={target} func={program}{rows}}},cube-lower-to-linalg,"
+            f"cube-emit{{{' '.join(emit)}}})")
 
 
 def attention_matmul(args):
@@ -140,7 +143,8 @@ def parser():
                    "causal) stays fused; fused for cpu")
     p.add_argument("--print-command", action="store_true", help="print the cube-opt command, then run it")
     p.add_argument("--no-fuse", action="store_true",
-                   help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default)")
+                   help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default) nor the "
+                        "add + rmsnorm / rmsnorm_grad + add row patterns (cube-group-kernels{row-patterns})")
     p.add_argument("--fuse-report", action="store_true", help="print the groups cube-fuse fused to stderr")
     p.add_argument("--kernel-registry", metavar="DIR",
                    help="use the GPU kernels registered in DIR/kernels.json for their ops or op patterns "
