@@ -468,11 +468,12 @@ static void rowLse(GT *g, LseArg *a, GV V, GV *m, GV *l) {
 typedef struct {
   char elt[8];
   int64_t ignore;
+  const char *arg; /* the labels' kernel argument (%a1; the norm labels' for the count) */
 } Labels;
 
 /* (label != ignore, label clamped to [0, V) as an index) of label element `at`. */
 static void label(GT *g, const Labels *lb, int64_t n, GV at, int64_t v, GV *valid, GV *col) {
-  GV y = gtVal(g, "memref.load %%a1[%s] : memref<%" PRId64 "x%s>", at.s, n, lb->elt);
+  GV y = gtVal(g, "memref.load %s[%s] : memref<%" PRId64 "x%s>", lb->arg, at.s, n, lb->elt);
   GV ig = gtVal(g, "arith.constant %" PRId64 " : %s", lb->ignore, lb->elt);
   *valid = gtVal(g, "arith.cmpi ne, %s, %s : %s", y.s, ig.s, lb->elt);
   GV z = gtVal(g, "arith.constant 0 : %s", lb->elt), hi = gtVal(g, "arith.constant %" PRId64 " : %s", v - 1, lb->elt);
@@ -498,21 +499,42 @@ static bool ceShape(MlirOperation op, int64_t *v, int64_t *n, Labels *lb, char *
   *v = lastDim(lv);
   *n = kgNumElements(mlirValueGetType(yv));
   lb->ignore = -100;
+  lb->arg = "%a1";
   cubeGetI64Attr(op, "ignore_index", &lb->ignore);
   return *v > 0 && *n > 0 && elt(lv, xe) && elt(yv, lb->elt) && (!strcmp(lb->elt, "i64") || !strcmp(lb->elt, "i32"));
 }
 
-/* %a0 logits, %a1 labels, %a2 row loss [N], %a3 row valid [N], %a4 loss [1] */
+/* The norm labels (operand `i`, when present) as a Labels of kernel argument %a<i>, and their count. */
+static bool normLabels(MlirOperation op, intptr_t i, const Labels *lb, Labels *nl, int64_t *nn, char *arg) {
+  *nl = *lb;
+  if (mlirOperationGetNumOperands(op) <= i) return true;
+  MlirValue v = mlirOperationGetOperand(op, i);
+  *nn = kgNumElements(mlirValueGetType(v));
+  snprintf(arg, 8, "%%a%d", (int)i);
+  nl->arg = arg;
+  return *nn > 0 && elt(v, nl->elt) && (!strcmp(nl->elt, "i64") || !strcmp(nl->elt, "i32"));
+}
+
+/* %a0 logits, %a1 labels, [%a2 norm labels,] then row loss [N], row valid [N], loss [1] */
 static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
-  int64_t v, n;
-  Labels lb;
-  char e[5][8];
-  if (!ceShape(op, &v, &n, &lb, e[0]) || !elt(mlirOperationGetResult(op, 0), e[4])) return false;
+  int64_t v, n, nn = 0;
+  Labels lb, nl;
+  char e[6][8], narg[8];
+  int k = (int)mlirOperationGetNumOperands(op) - 2; /* 1 with norm labels */
+  if (!ceShape(op, &v, &n, &lb, e[0]) || !elt(mlirOperationGetResult(op, 0), e[4 + k]) ||
+      !normLabels(op, 2, &lb, &nl, &nn, narg))
+    return false;
   strcpy(e[1], lb.elt);
-  strcpy(e[2], "f32");
-  strcpy(e[3], "f32");
-  int64_t sizes[5] = {n * v, n, n, n, 1};
-  gtFuncOpen(g, name, 5, sizes, e);
+  if (k) strcpy(e[2], nl.elt);
+  strcpy(e[2 + k], "f32");
+  strcpy(e[3 + k], "f32");
+  int64_t sizes[6] = {n * v, n, k ? nn : n, n, n, 1};
+  if (!k) sizes[2] = n, sizes[3] = n, sizes[4] = 1;
+  char rl[16], rvd[16], lo[16];
+  snprintf(rl, sizeof rl, "%%a%d", 2 + k);
+  snprintf(rvd, sizeof rvd, "%%a%d", 3 + k);
+  snprintf(lo, sizeof lo, "%%a%d", 4 + k);
+  gtFuncOpen(g, name, 5 + k, sizes, e);
   RowVec rv;
   bool vec = rowVec(v, gtEltBytes(e[0]), NT_ONE, &rv);
   gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
@@ -532,50 +554,58 @@ static bool genCrossEntropy(GT *g, MlirOperation op, const char *name) {
   GV xl = gtLoadF32(g, "%a0", n * v, e[0], gtAdd(g, a.base, col));
   GV loss = gtSubF(g, gtVal(g, "arith.addf %s, %s : f32", gtVal(g, "math.log %s : f32", l.s).s, m.s), xl);
   GV zero = gtF32(g, "0.0"), one = gtF32(g, "1.0");
-  gtLine(g, "memref.store %s, %%a2[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, loss, zero).s, n);
-  gtLine(g, "memref.store %s, %%a3[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, one, zero).s, n);
+  gtLine(g, "memref.store %s, %s[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, loss, zero).s, rl, n);
+  gtLine(g, "memref.store %s, %s[%%bx] : memref<%" PRId64 "xf32>", sel(g, valid, one, zero).s, rvd, n);
   gtLine(g, "}");
   launchClose(g);
 
-  /* 2: loss = sum of row losses / count, one block */
+  /* 2: loss = sum of row losses / count (of the rows' valid labels, or of the norm labels), one block */
   gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
   GV tx = {"%tx"}, N = gtIdx(g, n), z0 = gtIdx(g, 0);
-  RowArg s1 = {"%a2", "f32", n, z0}, s2 = {"%a3", "f32", n, z0};
+  RowArg s1 = {rl, "f32", n, z0}, s2 = {rvd, "f32", n, z0};
+  CountArg ca = {&nl, nn, v};
   GV sum = rowReduce(g, N, tx, NT_ONE, false, loadAt, &s1);
-  GV cnt = rowReduce(g, N, tx, NT_ONE, false, loadAt, &s2);
+  GV cnt = k ? rowReduce(g, gtIdx(g, nn), tx, NT_ONE, false, countValid, &ca)
+             : rowReduce(g, N, tx, NT_ONE, false, loadAt, &s2);
   ifThread0(g);
-  gtStoreF32(g, gtVal(g, "arith.divf %s, %s : f32", sum.s, cnt.s), "%a4", 1, e[4], z0);
+  gtStoreF32(g, gtVal(g, "arith.divf %s, %s : f32", sum.s, cnt.s), lo, 1, e[4 + k], z0);
   gtLine(g, "}");
   launchClose(g);
   return true;
 }
 
-/* %a0 logits, %a1 labels, %a2 dloss [1], %a3 count [1], %a4 dlogits */
+/* %a0 logits, %a1 labels, %a2 dloss [1], [%a3 norm labels,] then count [1], dlogits */
 static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
-  int64_t v, n;
-  Labels lb;
-  char e[5][8];
+  int64_t v, n, nn = 0;
+  Labels lb, nl;
+  char e[6][8], narg[8];
+  int hn = (int)mlirOperationGetNumOperands(op) - 3; /* 1 with norm labels */
   if (!ceShape(op, &v, &n, &lb, e[0]) || !elt(mlirOperationGetOperand(op, 2), e[2]) ||
-      !elt(mlirOperationGetResult(op, 0), e[4]))
+      !elt(mlirOperationGetResult(op, 0), e[4 + hn]) || !normLabels(op, 3, &lb, &nl, &nn, narg))
     return false;
   strcpy(e[1], lb.elt);
-  strcpy(e[3], "f32");
-  int64_t sizes[5] = {n * v, n, 1, 1, n * v};
-  gtFuncOpen(g, name, 5, sizes, e);
+  if (hn) strcpy(e[3], nl.elt);
+  strcpy(e[3 + hn], "f32");
+  int64_t sizes[6] = {n * v, n, 1, nn, 1, n * v};
+  if (!hn) sizes[3] = 1, sizes[4] = n * v;
+  char ca3[16], out4[16];
+  snprintf(ca3, sizeof ca3, "%%a%d", 3 + hn);
+  snprintf(out4, sizeof out4, "%%a%d", 4 + hn);
+  gtFuncOpen(g, name, 5 + hn, sizes, e);
 
-  /* 1: count of labels != ignore_index */
+  /* 1: count of labels (or norm labels) != ignore_index */
   gtLaunchOpen(g, 1, 1, NT_ONE, kRed);
   GV tx = {"%tx"}, z0 = gtIdx(g, 0);
-  CountArg ca = {&lb, n, v};
-  GV cnt = rowReduce(g, gtIdx(g, n), tx, NT_ONE, false, countValid, &ca);
+  CountArg ca = {hn ? &nl : &lb, hn ? nn : n, v};
+  GV cnt = rowReduce(g, gtIdx(g, hn ? nn : n), tx, NT_ONE, false, countValid, &ca);
   ifThread0(g);
-  gtLine(g, "memref.store %s, %%a3[%s] : memref<1xf32>", cnt.s, z0.s);
+  gtLine(g, "memref.store %s, %s[%s] : memref<1xf32>", cnt.s, ca3, z0.s);
   gtLine(g, "}");
   launchClose(g);
 
   /* 2: per row: (softmax - onehot) * dloss / count, zero for ignored rows */
   RowVec rv;
-  int widest = gtEltBytes(e[0]) > gtEltBytes(e[4]) ? gtEltBytes(e[0]) : gtEltBytes(e[4]);
+  int widest = gtEltBytes(e[0]) > gtEltBytes(e[4 + hn]) ? gtEltBytes(e[0]) : gtEltBytes(e[4 + hn]);
   bool vec = rowVec(v, widest, NT_ONE, &rv);
   gtLaunchOpen(g, n, 1, vec ? rv.threads : NT, kRed);
   GV z = gtIdx(g, 0);
@@ -592,7 +622,7 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
   GV valid, col;
   label(g, &lb, n, (GV){"%bx"}, v, &valid, &col);
   GV dl = gtLoadF32(g, "%a2", 1, e[2], z);
-  GV c = gtVal(g, "memref.load %%a3[%s] : memref<1xf32>", z.s);
+  GV c = gtVal(g, "memref.load %s[%s] : memref<1xf32>", ca3, z.s);
   GV scale = gtVal(g, "arith.divf %s, %s : f32", dl.s, c.s);
   GV zero = gtF32(g, "0.0"), one = gtF32(g, "1.0");
   if (vec) {
@@ -601,10 +631,10 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
       GV o[8];
       for (int64_t k = 0; k < rv.vec; ++k) {
         GV hit = gtVal(g, "arith.cmpi eq, %s, %s : index", col.s, gtAddC(g, r.col0[cc], k).s);
-        GV d = gtSubF(g, gtMulF(g, r.x[cc * rv.vec + k], inv), sel(g, hit, one, zero));
+        GV d = gtSubF(g, gtMulF(g, r.x[cc * rv.vec + hn], inv), sel(g, hit, one, zero));
         o[k] = sel(g, valid, gtMulF(g, d, scale), zero);
       }
-      vecStoreIf(g, r.valid[cc], o, "%a4", n * v, e[4], r.at[cc], rv.vec);
+      vecStoreIf(g, r.valid[cc], o, out4, n * v, e[4 + hn], r.at[cc], rv.vec);
     }
     launchClose(g);
     return true;
@@ -615,7 +645,7 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
   GV p = gtVal(g, "arith.divf %s, %s : f32", gtExp(g, gtSubF(g, x, m)).s, l.s);
   GV hit = gtVal(g, "arith.cmpi eq, %s, %s : index", col.s, k.s);
   GV d = gtSubF(g, p, sel(g, hit, one, zero));
-  gtStoreF32(g, sel(g, valid, gtMulF(g, d, scale), zero), "%a4", n * v, e[4], at);
+  gtStoreF32(g, sel(g, valid, gtMulF(g, d, scale), zero), out4, n * v, e[4 + hn], at);
   gtLine(g, "}");
   launchClose(g);
   return true;

@@ -153,17 +153,20 @@ bool kgenCrossEntropyGrad(KGen *g, MlirOperation op, const KArgs *a) {
   }
   KFlat x = kgFlat(g, "%in0", lt), lab = kgFlat(g, "%in1", a->in[1]), dl = kgFlat(g, "%in2", a->in[2]);
   KFlat o = kgFlat(g, "%out", a->out);
-  int64_t xd[2] = {n, v}, ld[2] = {1, n};
+  int64_t xd[2] = {n, v};
   KOperand xv = {kgView(g, x, 2, xd), "d0, d1"};
 
   KFlat m, l;
   kgRowMaxSumExp(g, xv, x.elt, kgFlat(g, "%s0", a->scratch[0]), kgFlat(g, "%s1", a->scratch[1]), &m, &l);
 
+  /* count: of labels, or of the optional norm_labels (a chunk normalised by the whole batch's count) */
+  KFlat cl = a->nIn == 4 ? kgFlat(g, "%in3", a->in[3]) : lab;
+  int64_t cd[2] = {1, kgNumElements(a->nIn == 4 ? a->in[3] : a->in[1])};
   KFlat cnt = kgFill(g, kgFlat(g, "%s2", a->scratch[2]), "0.0");
-  KOperand cin = {kgView(g, lab, 2, ld), "d0, d1"}, cout = {cnt, "d0"};
+  KOperand cin = {kgView(g, cl, 2, cd), "d0, d1"}, cout = {cnt, "d0"};
   KBody b3 = {.g = g};
-  KVal ig = kbOp(&b3, "arith.constant %" PRId64 " : %s", ignore, lab.elt);
-  KVal valid = kbOp(&b3, "arith.cmpi ne, %%bi0, %s : %s", ig.s, lab.elt);
+  KVal ig = kbOp(&b3, "arith.constant %" PRId64 " : %s", ignore, cl.elt);
+  KVal valid = kbOp(&b3, "arith.cmpi ne, %%bi0, %s : %s", ig.s, cl.elt);
   KVal one = kbF32(&b3, 1.0f), zero = kbF32(&b3, 0.0f);
   KVal inc = kbOp(&b3, "arith.select %s, %s, %s : f32", valid.s, one.s, zero.s);
   KVal c = kbOp(&b3, "arith.addf %%bo0, %s : f32", inc.s);

@@ -90,7 +90,31 @@ bool kgenSlice(KGen *g, MlirOperation op, const KArgs *a) {
   }
   if (!map.len) cubeBufAppend(&map, "d0 * 0");
   cubeBufPrintf(&map, " + %" PRId64, base);
-  bool ok = copyWithMap(g, a, cubeBufStr(&map));
+  /* A contiguous run of the input (a slice of rows, cube-chunk-loss's chunks): its map would fold to
+   * d0 + base, and to plain d0 at base 0, which linalg would take as the loop's extent (the input's size, not
+   * the output's): copy the run of the flat input through tensor.extract_slice instead. */
+  bool contiguous = true;
+  intptr_t first = 0;
+  while (first < r && kgDim(a->out, first) == 1) ++first;
+  for (intptr_t k = first + 1; k < r; ++k) contiguous &= kgDim(a->out, k) == kgDim(a->in[0], k) && off[k] == 0;
+  bool ok;
+  if (contiguous) {
+    KFlat in = kgFlat(g, "%in0", a->in[0]), run = in;
+    run.n = kgNumElements(a->out);
+    snprintf(run.v.s, sizeof run.v.s, "%%v%d", g->next++);
+    cubeBufPrintf(g->b, "    %s = tensor.extract_slice %s[%" PRId64 "] [%" PRId64 "] [1] : tensor<%" PRId64 "x%s> to "
+                  "tensor<%" PRId64 "x%s>\n", run.v.s, in.v.s, base, run.n, in.n, in.elt, run.n, in.elt);
+    KOperand src = {run, "d0"};
+    KOperand out = {kgFlat(g, "%out", a->out), "d0"};
+    KBody k = {.g = g};
+    KVal y = kbArg("%bi0");
+    KFlat res;
+    kgGeneric(g, 1, 1, &src, 1, &out, &k, &y, &res);
+    kgReturn(g, res, a->out);
+    ok = true;
+  } else {
+    ok = copyWithMap(g, a, cubeBufStr(&map));
+  }
   cubeBufFree(&map);
   return ok;
 }

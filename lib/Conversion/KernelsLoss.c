@@ -1,7 +1,8 @@
 /* The cross_entropy kernel: F.cross_entropy(logits, labels, ignore_index, reduction="mean") in f32 with
  * log-sum-exp: per row, m = max(x), l = sum(exp(x - m)), loss_row = log(l) + m - x[label]; the result is
  * the sum of loss_row over rows whose label is not ignore_index, divided by their count (0/0 = nan, as in
- * PyTorch when every label is ignored). Labels are clamped to [0, V) before the gather so that a bad label
+ * PyTorch when every label is ignored) or, with the optional norm_labels operand, by the count of
+ * norm_labels' entries that are not ignore_index (a chunk of the rows normalised by the whole batch). Labels are clamped to [0, V) before the gather so that a bad label
  * never reads outside the logits.
  *
  * The row statistics are one row per thread; the final sum over rows is a single parallel iteration
@@ -64,6 +65,20 @@ bool kgenCrossEntropy(KGen *g, MlirOperation op, const KArgs *a) {
   KVal ys[2] = {kbOp(&b3, "arith.addf %%bo0, %s : f32", add.s), kbOp(&b3, "arith.addf %%bo1, %s : f32", inc.s)};
   KFlat res[2];
   kgGeneric(g, 2, 3, fin, 2, fout, &b3, ys, res);
+
+  if (a->nIn == 3) { /* count = the norm labels' non-ignored entries instead */
+    KFlat nl = kgFlat(g, "%in2", a->in[2]);
+    int64_t nd[2] = {1, kgNumElements(a->in[2])};
+    KFlat zc = kgFill(g, res[1], "0.0");
+    KOperand cin = {kgView(g, nl, 2, nd), "d0, d1"}, cout = {zc, "d0"};
+    KBody b5 = {.g = g};
+    KVal ig5 = kbOp(&b5, "arith.constant %" PRId64 " : %s", ignore, nl.elt);
+    KVal ok5 = kbOp(&b5, "arith.cmpi ne, %%bi0, %s : %s", ig5.s, nl.elt);
+    KVal one5 = kbF32(&b5, 1.0f), zero5 = kbF32(&b5, 0.0f);
+    KVal c5 = kbOp(&b5, "arith.addf %%bo0, %s : f32",
+                   kbOp(&b5, "arith.select %s, %s, %s : f32", ok5.s, one5.s, zero5.s).s);
+    kgGeneric(g, 2, 1, &cin, 1, &cout, &b5, &c5, &res[1]);
+  }
 
   /* out = sum / count */
   KOperand din = {res[1], "d0"}, dout = {res[0], "d0"};

@@ -475,11 +475,22 @@ static void ruleAttention(CubeVerifier *v, MlirOperation op) {
   if (checkAttention(v, op)) expectLike(v, op, "result", res(op, 0), q, elemOf(q), "the query's type");
 }
 
+/* The optional norm_labels operand of cross_entropy(_grad) (operand #i): the labels whose count of non-ignored
+ * entries divides the sum (a chunk of the rows normalised by the whole batch's count, cube-chunk-loss). */
+static bool normLabelsOk(CubeVerifier *v, MlirOperation op, intptr_t i) {
+  if (mlirOperationGetNumOperands(op) <= i) return true;
+  MlirType nl = opnd(op, i);
+  if (isIdElem(elemOf(nl))) return true;
+  emit(v, op, "operand #%d (norm_labels) must have element type i32 or i64, got %s", (int)i, typeText(elemOf(nl)).s);
+  return false;
+}
+
 static void ruleCrossEntropy(CubeVerifier *v, MlirOperation op) {
   MlirType lg = opnd(op, 0), lb = opnd(op, 1), r = res(op, 0);
   int64_t ii;
   getI64(v, op, "ignore_index", &ii);
   bool ok = needFloat(v, op, "operand #0 (logits)", lg);
+  ok = normLabelsOk(v, op, 2) && ok;
   if (!isIdElem(elemOf(lb))) {
     emit(v, op, "operand #1 (labels) must have element type i32 or i64, got %s", typeText(elemOf(lb)).s);
     ok = false;
@@ -702,6 +713,7 @@ static void ruleCrossEntropyGrad(CubeVerifier *v, MlirOperation op) {
     ok = false;
   }
   ok = needScalar(v, op, "operand #2 (dloss)", d, false) && ok;
+  ok = normLabelsOk(v, op, 3) && ok;
   if (!needRank(v, op, "operand #0 (logits)", lg, 1, true, "[*N, V]") || !ok) return;
   bool match = rankOf(lb) == rankOf(lg) - 1;
   for (intptr_t i = 0; match && i < rankOf(lb); ++i) match = dimOf(lb, i) == dimOf(lg, i);
@@ -958,7 +970,8 @@ static const OpRule kRules[] = {
     {"rmsnorm", 2, 2, 1, 1, "2 operands (input, weight)", {"input", "weight"}, ruleRmsnorm},
     UNARY("rope", ruleRope), UNARY("softmax", ruleSoftmax),
     {"attention", 3, 3, 1, 1, "3 operands (query, key, value)", {"query", "key", "value"}, ruleAttention},
-    {"cross_entropy", 2, 2, 1, 1, "2 operands (logits, labels)", {"logits", "labels"}, ruleCrossEntropy},
+    {"cross_entropy", 2, 3, 1, 1, "2 or 3 operands (logits, labels, optional norm_labels)",
+     {"logits", "labels", "norm_labels"}, ruleCrossEntropy},
     UNARY("reshape", ruleReshape), UNARY("transpose", ruleTranspose), UNARY("slice", ruleSlice),
     {"concat", 2, 2, 1, 1, "2 operands (lhs, rhs)", {"lhs", "rhs"}, ruleConcat},
     /* backward and optimizer ops */
@@ -968,8 +981,8 @@ static const OpRule kRules[] = {
     {"softmax_grad", 2, 2, 1, 1, "2 operands (output, dout)", {"output", "dout"}, ruleSoftmaxGrad},
     {"attention_grad", 4, 4, 3, 3, "4 operands (query, key, value, dout)", {"query", "key", "value", "dout"},
      ruleAttentionGrad},
-    {"cross_entropy_grad", 3, 3, 1, 1, "3 operands (logits, labels, dloss)", {"logits", "labels", "dloss"},
-     ruleCrossEntropyGrad},
+    {"cross_entropy_grad", 3, 4, 1, 1, "3 or 4 operands (logits, labels, dloss, optional norm_labels)",
+     {"logits", "labels", "dloss", "norm_labels"}, ruleCrossEntropyGrad},
     {"silu_grad", 2, 2, 1, 1, "2 operands (input, dout)", {"input", "dout"}, ruleSiluGrad},
     UNARY("reduce_sum", ruleReduceSum), UNARY("pad", rulePad), UNARY("sumsq", ruleSumsq),
     {"fill", 0, 0, 1, 1, "no operands", {NULL}, ruleFill},

@@ -167,7 +167,8 @@ irdl.dialect @cube {
     %y = irdl.base "!builtin.tensor"
     %o = irdl.base "!builtin.tensor"
     %ii = irdl.base "#builtin.integer"
-    irdl.operands(logits: %l, labels: %y)
+    %nl = irdl.base "!builtin.tensor"
+    irdl.operands(logits: %l, labels: %y, norm_labels: optional %nl)
     irdl.attributes {"ignore_index" = %ii}
     irdl.results(loss: %o)
   }
@@ -265,7 +266,8 @@ irdl.dialect @cube {
     %d = irdl.base "!builtin.tensor"
     %o = irdl.base "!builtin.tensor"
     %ii = irdl.base "#builtin.integer"
-    irdl.operands(logits: %l, labels: %y, dloss: %d)
+    %nl = irdl.base "!builtin.tensor"
+    irdl.operands(logits: %l, labels: %y, dloss: %d, norm_labels: optional %nl)
     irdl.attributes {"ignore_index" = %ii}
     irdl.results(out: %o)
   }

@@ -395,10 +395,10 @@ static void vjpOp(AD *ad, MlirOperation op) {
     MlirNamedAttribute a[2] = {copyAttr(ad, op, "causal"), copyAttr(ad, op, "scale")};
     MlirOperation r = emitN(ad, "attention_grad", 4, o, 3, t, cubeHasAttr(op, "scale") ? 2 : 1, a);
     for (int i = 0; i < 3; ++i) accumulate(ad, o[i], mlirOperationGetResult(r, i));
-  } else if (cubeIsOp(op, "cross_entropy") && countsAre(op, 2, 1)) {
-    MlirValue o[3] = {x, b, d};
+  } else if (cubeIsOp(op, "cross_entropy") && (countsAre(op, 2, 1) || countsAre(op, 3, 1))) {
+    MlirValue o[4] = {x, b, d, nOp == 3 ? mlirOperationGetOperand(op, 2) : x}; /* norm_labels passed on */
     MlirNamedAttribute a = copyAttr(ad, op, "ignore_index");
-    accumulate(ad, x, emit1(ad, "cross_entropy_grad", 3, o, typeOf(x), 1, &a));
+    accumulate(ad, x, emit1(ad, "cross_entropy_grad", nOp == 3 ? 4 : 3, o, typeOf(x), 1, &a));
   } else if (cubeIsOp(op, "reshape") && nOp == 1) {
     accumulate(ad, x, un(ad, "reshape", d, typeOf(x)));
   } else if (cubeIsOp(op, "transpose") && nOp == 1) {

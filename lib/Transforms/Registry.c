@@ -12,6 +12,7 @@ extern const CubePassInfo cubeAutodiffPassInfo;
 extern const CubePassInfo cubeAttentionToMatmulPassInfo;
 extern const CubePassInfo cubeCsePassInfo;
 extern const CubePassInfo cubeMixedPrecisionPassInfo;
+extern const CubePassInfo cubeChunkLossPassInfo;
 extern const CubePassInfo cubeDataParallelPassInfo;
 extern const CubePassInfo cubePrepareForwardPassInfo;
 extern const CubePassInfo cubeFusePassInfo;
@@ -28,6 +29,7 @@ static const CubePassInfo *const kPasses[] = {
     &cubeAutodiffPassInfo,
     &cubeAttentionToMatmulPassInfo,
     &cubeCsePassInfo,
+    &cubeChunkLossPassInfo,
     &cubeDataParallelPassInfo,
     &cubePrepareForwardPassInfo,
     &cubeFusePassInfo,

@@ -63,6 +63,18 @@ def rewrites(args, has_program):
     return passes
 
 
+def chunk_loss(args):
+    """cube-chunk-loss (the lm_head + cross-entropy and their gradients in row chunks: no whole [N, V] logits),
+    after the rewrites, on a training program."""
+    if args.chunk_loss == 1:
+        return []
+    if args.chunk_loss < 1:
+        raise ValueError(f"--chunk-loss: {args.chunk_loss} is not a positive number of chunks")
+    if args.program == "forward":
+        raise ValueError("--chunk-loss needs --program train_step or grad_step (it chunks the loss's gradient too)")
+    return [f"cube-chunk-loss{{func={args.program} chunks={args.chunk_loss}}}", "cube-verify"]
+
+
 def data_parallel(args):
     """cube-data-parallel (gradients and loss averaged over the ranks of `cube-run --nproc N`), last of the
     rewrites so that it sees the final gradients."""
@@ -146,6 +158,9 @@ def parser():
                    help="one kernel per op: do not fuse elementwise chains (cube-fuse, on by default) nor the "
                         "add + rmsnorm / rmsnorm_grad + add row patterns (cube-group-kernels{row-patterns})")
     p.add_argument("--fuse-report", action="store_true", help="print the groups cube-fuse fused to stderr")
+    p.add_argument("--chunk-loss", type=int, default=1, metavar="K",
+                   help="compute the lm_head, the cross-entropy and their gradients in K row chunks, so that the "
+                        "[N, V] logits never exist whole (cube-chunk-loss; training programs; default 1: off)")
     p.add_argument("--kernel-registry", metavar="DIR",
                    help="use the GPU kernels registered in DIR/kernels.json for their ops or op patterns "
                         "(target cuda; docs/kernel-registry.md)")
@@ -199,7 +214,7 @@ def main(argv=None):
     try:
         pipe = pipeline(args.target, os.path.abspath(args.output), args.chip, args.cuda_path, args.dump,
                         args.program, args.memory_report, not args.no_plan_memory,
-                        rewrites(args, has_program) + attention_passes(args)
+                        rewrites(args, has_program) + chunk_loss(args) + attention_passes(args)
                         + data_parallel(args), fuse=not args.no_fuse, fuse_report=args.fuse_report)
     except ValueError as e:
         print(f"cube compile: error: {e}", file=sys.stderr)

@@ -113,8 +113,10 @@ def llama_loss(w, cfg, ids):
 
 
 @pytest.mark.skipif(not has_autodiff(), reason="cube-autodiff is not in this build")
-@pytest.mark.parametrize("before", ["", "cube-recompute,"])
-def test_tiny_llama_grad_step_matches_autograd(tmp_path, before):
+@pytest.mark.parametrize("before,after", [("", ""), ("cube-recompute,", ""),
+                                          # the lm_head + loss in 5 uneven row chunks (7, 7, 7, 7, 4 of 32 rows)
+                                          ("", "cube-chunk-loss{func=grad_step chunks=5},")])
+def test_tiny_llama_grad_step_matches_autograd(tmp_path, before, after):
     import sys
     sys.path.insert(0, os.path.join(SRC, "python"))
     from cube.presets import PRESETS
@@ -122,7 +124,8 @@ def test_tiny_llama_grad_step_matches_autograd(tmp_path, before):
     cfg = PRESETS["tiny-llama"]
     w = sharpened(load_safetensors(HF_WEIGHTS))
     with open(TINY) as f:
-        art = compile_program(f.read(), str(tmp_path / "art"), "grad_step", before=before + "cube-autodiff{optimizer=none},")
+        art = compile_program(f.read(), str(tmp_path / "art"), "grad_step",
+                              before=before + "cube-autodiff{optimizer=none}," + after)
     plan = art.plan
     assert plan["program"] == "grad_step"
     plan_liveness.check_no_live_overlap(plan)
