@@ -23,6 +23,7 @@ RESUME_STEPS=${RESUME_STEPS:-$STEPS}       # resume: how many more steps
 DEVICE=${DEVICE:-auto}                     # auto: cuda when `nvidia-smi -L` finds a GPU, else cpu
 NPROC=${NPROC:-1}                          # >1: data parallelism over NPROC processes (GPUs), BATCH rows each
 KERNEL_REGISTRY=${KERNEL_REGISTRY:-}       # cuda: a directory of registered kernels (docs/kernel-registry.md)
+CHUNK_LOSS=${CHUNK_LOSS:-1}                # >1: the lm_head + loss in that many row chunks (large vocabularies)
 RECOMPUTE_MODULE_NAMES=${RECOMPUTE_MODULE_NAMES-LlamaDecoderLayer}   # comma-separated module types; empty = none
 USE_LORA=${USE_LORA:-1}
 LORA_CONFIG=${LORA_CONFIG:-"--use-lora --lora-rank 8 --lora-alpha 8 --lora-dropout 0.0 --target-modules q_proj,k_proj,v_proj"}
@@ -57,6 +58,8 @@ case "$NPROC" in ''|*[!0-9]*|0) die "NPROC=$NPROC: expected a positive number of
 COMPILE_EXTRA_ARGS=()
 [ "$NPROC" = 1 ] || COMPILE_EXTRA_ARGS=(--data-parallel)
 [ -z "$KERNEL_REGISTRY" ] || COMPILE_EXTRA_ARGS+=(--kernel-registry "$KERNEL_REGISTRY")
+case "$CHUNK_LOSS" in ''|*[!0-9]*|0) die "CHUNK_LOSS=$CHUNK_LOSS: expected a positive number of chunks" ;; esac
+[ "$CHUNK_LOSS" = 1 ] || COMPILE_EXTRA_ARGS+=(--chunk-loss "$CHUNK_LOSS")
 if [ -z "$MODEL" ]; then
   if [ "$DEVICE" = cuda ]; then MODEL=mini-llama; else MODEL=tiny-llama; fi
   say "MODEL=$MODEL (the default on $DEVICE; set MODEL=mini-llama to train the seed's model on any device)"

@@ -631,7 +631,7 @@ static bool genCrossEntropyGrad(GT *g, MlirOperation op, const char *name) {
       GV o[8];
       for (int64_t k = 0; k < rv.vec; ++k) {
         GV hit = gtVal(g, "arith.cmpi eq, %s, %s : index", col.s, gtAddC(g, r.col0[cc], k).s);
-        GV d = gtSubF(g, gtMulF(g, r.x[cc * rv.vec + hn], inv), sel(g, hit, one, zero));
+        GV d = gtSubF(g, gtMulF(g, r.x[cc * rv.vec + k], inv), sel(g, hit, one, zero));
         o[k] = sel(g, valid, gtMulF(g, d, scale), zero);
       }
       vecStoreIf(g, r.valid[cc], o, out4, n * v, e[4 + hn], r.at[cc], rv.vec);

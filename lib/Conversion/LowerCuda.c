@@ -68,6 +68,13 @@ static bool traceBuffer(MlirValue v, MlirBlock entry, int *arg, int64_t *offset)
       v = mlirOperationGetOperand(def, 0);
       continue;
     }
+    /* a 1-D run of a flat buffer (a contiguous slice's tensor.extract_slice): its static offset is in the
+     * result's layout (strided<[1], offset: N>), which the kernel applies to the bare pointer itself, so the
+     * launch passes the buffer's own start */
+    if (cubeOpNameIs(def, "memref.subview") && mlirOperationGetNumOperands(def) == 1) {
+      v = mlirOperationGetOperand(def, 0);
+      continue;
+    }
     return false;
   }
   return false;
@@ -97,7 +104,7 @@ static bool readLaunches(MlirOperation kernels, MlirOperation fn, MlirOperation 
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op); op = mlirOperationGetNextInBlock(op)) {
     if (cubeOpNameIs(op, "arith.constant") || cubeOpNameIs(op, "func.return") ||
         cubeOpNameIs(op, "memref.collapse_shape") || cubeOpNameIs(op, "memref.expand_shape") ||
-        cubeOpNameIs(op, "memref.cast"))
+        cubeOpNameIs(op, "memref.cast") || cubeOpNameIs(op, "memref.subview"))
       continue;
     MlirStringRef on = mlirIdentifierStr(mlirOperationGetName(op));
     if (!cubeOpNameIs(op, "gpu.launch_func")) {

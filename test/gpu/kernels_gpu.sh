@@ -7,7 +7,7 @@ set -euo pipefail
 D=.device/kern
 OUT=${OUT:-/tmp/kern-out}
 mkdir -p "$OUT"
-for a in t64-lora t64-full t100-lora t100-full t64b-lora t64b-lora-nofuse; do
+for a in t64-lora t64-full t100-lora t100-full t100-lora-chunk t100-full-chunk t64b-lora t64b-lora-nofuse; do
   CUBE_GEMM_TUNE=0 CUBE_PROGRESS=plain "$D/cube-run" "$D/$a" --device cuda --data "$D/notes.tok" --steps 10 \
     --lr 1e-3 --log "$OUT/gpu-$a.jsonl" > "$OUT/$a.out"
 done
@@ -17,11 +17,11 @@ o, d = sys.argv[1:]
 rows = lambda p: [json.loads(l) for l in open(p)]
 rel = lambda a, b, k: max(abs(x[k] - y[k]) / abs(y[k]) for x, y in zip(a, b))
 bad = 0
-for a in ("t64-lora", "t64-full", "t100-lora", "t100-full"):
-    g, c = rows(f"{o}/gpu-{a}.jsonl"), rows(f"{d}/cpu-{a}.jsonl")
+for a in ("t64-lora", "t64-full", "t100-lora", "t100-full", "t100-lora-chunk", "t100-full-chunk"):
+    g, c = rows(f"{o}/gpu-{a}.jsonl"), rows(f"{d}/cpu-{a.replace('-chunk', '')}.jsonl")
     dl, dg = rel(g, c, "loss"), rel(g, c, "grad_norm")
     bad += dl > 1e-5 or dg > 1e-5 or len(g) != 10
-    print(f"{a:10s} gpu vs cpu, 10 steps: loss {dl:.1e}, grad_norm {dg:.1e}")
+    print(f"{a:16s} gpu vs cpu, 10 steps: loss {dl:.1e}, grad_norm {dg:.1e}")
 b, n, f = rows(f"{o}/gpu-t64b-lora.jsonl"), rows(f"{o}/gpu-t64b-lora-nofuse.jsonl"), rows(f"{o}/gpu-t64-lora.jsonl")
 same = all(x["loss"] == y["loss"] and x["grad_norm"] == y["grad_norm"] for x, y in zip(b, n)) and len(b) == 10
 db = rel(b, f, "loss")

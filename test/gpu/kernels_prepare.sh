@@ -5,6 +5,8 @@
 #       not whole vectors, a causal length that is not a multiple of 64), LoRA r8 q/k/v + recompute and full
 #       fine-tune (cuda), with the CPU's 10-step logs cpu-<name>.jsonl
 #   t64b-lora, t64b-lora-nofuse   the same in bf16, with and without fusion (cube-fuse and the row patterns)
+#   t100-lora-chunk, t100-full-chunk   t100-lora/full with the loss in 3 uneven row chunks (--chunk-loss 3:
+#       cross-entropy kernels normalised by the whole batch's labels), against the same CPU logs
 # then test/gpu/kernels_gpu.sh runs them on the GPU machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,6 +31,9 @@ for s in 64 100; do
       --log "$D/cpu-t$s-$v.jsonl" >/dev/null
   done
 done
+python3 -m cube compile "$W/t100.mlir" --target cuda --program train_step "${LORA[@]}" --chunk-loss 3 \
+  -o "$D/t100-lora-chunk" >/dev/null
+python3 -m cube compile "$W/t100.mlir" --target cuda --program train_step --chunk-loss 3 -o "$D/t100-full-chunk" >/dev/null
 python3 -m cube compile "$W/t64b.mlir" --target cuda --program train_step "${LORA[@]}" -o "$D/t64b-lora" >/dev/null
 python3 -m cube compile "$W/t64b.mlir" --target cuda --program train_step "${LORA[@]}" --no-fuse \
   -o "$D/t64b-lora-nofuse" >/dev/null
