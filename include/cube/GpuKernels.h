@@ -39,8 +39,14 @@ bool cubeGpuAttentionMmaApplies(MlirOperation op);
  * rmsnorm_grad + add (x, w, dy, other addend, sum). */
 #define CUBE_ROW_PATTERN_ADD_RMSNORM "cube.add+cube.rmsnorm"
 #define CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD "cube.rmsnorm_grad+cube.add"
+/* The attention gradient's dP GEMM and the softmax_grad reading it (causal, bf16, head dim 64): one tensor-core
+ * kernel of (dO, V, P, O) -> dS (GpuAttentionMma.c cubeGpuAttentionDsMma); O, the forward's P V, is an extra input. */
+#define CUBE_ROW_PATTERN_ATTENTION_DS "cube.matmul+cube.softmax_grad"
 #define CUBE_ATTR_DWEIGHT_UNUSED "cube.dweight_unused" /* unit, on an rmsnorm_grad whose dw nothing reads */
 bool cubeGpuRowPatternApplies(MlirOperation a, MlirOperation b, bool storeSum);
+/* Whether the dS kernel takes dP = matmul(dO, V^T) (a) and softmax_grad(P, dP) (b): bf16 [BH, S, 64] and
+ * [BH, S, S], S a multiple of 64. */
+bool cubeGpuAttentionDsApplies(MlirOperation a, MlirOperation b);
 bool cubeGpuRowPatternIs(MlirOperation fn);
 bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize);
 

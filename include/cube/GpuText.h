@@ -103,5 +103,8 @@ GV cubeGpuElementwiseFormula(GT *g, MlirOperation op, GV x, GV y);
 /* The tensor-core causal attention forward (lib/Conversion/GpuAttentionMma.c) as one launch into the current
  * kernel function (args q, k, v, out: bf16, head dim 64), for an op where cubeGpuAttentionMmaApplies. */
 void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64_t s, double scale);
+/* dS = P * (dO V^T - rowsum(dO * O)) of a causal attention over [bh, rows, S] (rows = G S, GQA's stacked query
+ * heads), head dim 64, bf16, on tensor cores: %a0 dO, %a1 V, %a2 P, %a3 O, %a4 dS (GpuAttentionMma.c). */
+void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s);
 
 #endif

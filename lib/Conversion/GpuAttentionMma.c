@@ -96,16 +96,21 @@ static GV quadReduce(GT *g, GV x, bool isMax) {
  * from global rows kRow0 .. kRow0 + 63 of (b, hk). Rows of ROW = 36 words, not 32: the fragment reads of a
  * warp (rows g = 0..7, words c = 0..3) then fall in 32 different banks; consecutive lanes store V pairs of
  * consecutive keys for the same reason. */
-static void loadTile(GT *g, int64_t nk, GV kvBase, GV kRow0, GV tx) {
-  for (int i = 0; i < BK * D / 8 / NTHREADS; ++i) { /* K: 512 vectors of 8, 4 per thread */
+/* Rows kRow0 .. kRow0 + 63 of a [*, 64] bf16 argument -> ksh[row * ROW + d / 2] (pairs along D). */
+static void loadRowsPairs(GT *g, const char *arg, int64_t nk, GV kvBase, GV kRow0, GV tx) {
+  for (int i = 0; i < BK * D / 8 / NTHREADS; ++i) { /* 512 vectors of 8, 4 per thread */
     GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
     GV key = gtDivC(g, u, D / 8), d0 = gtMulC(g, gtRemC(g, u, D / 8), 8);
     GV at = gtAdd(g, kvBase, gtAdd(g, gtMulC(g, gtAdd(g, kRow0, key), D), d0));
-    GV v = gtVal(g, "vector.load %%a1[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", at.s, nk);
+    GV v = gtVal(g, "vector.load %s[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", arg, at.s, nk);
     GV w = gtVal(g, "vector.bitcast %s : vector<8xbf16> to vector<4xi32>", v.s);
     gtLine(g, "vector.store %s, %%ksh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>", w.s,
            gtAdd(g, gtMulC(g, key, ROW), gtDivC(g, d0, 2)).s);
   }
+}
+
+static void loadTile(GT *g, int64_t nk, GV kvBase, GV kRow0, GV tx) {
+  loadRowsPairs(g, "%a1", nk, kvBase, kRow0, tx); /* K */
   for (int i = 0; i < BK / 2 * D / 8 / NTHREADS; ++i) { /* V: 32 key pairs x 8 vectors of 8, 2 per thread */
     GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
     GV kp = gtRemC(g, u, BK / 2), d0 = gtMulC(g, gtDivC(g, u, BK / 2), 8);
@@ -223,6 +228,109 @@ void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64
       gtLine(g, "vector.store %s, %%a3[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s,
              at.s, nq);
     }
+  gtLine(g, "gpu.terminator");
+  gtLine(g, "}");
+}
+
+/* ---- the attention gradient's dS on tensor cores ---------------------------------------------------------
+ * dS = P * (dO V^T - delta), delta_i = sum_d dO_id O_id (= sum_j P_ij (dO V^T)_ij, FlashAttention-2's
+ * identity), for a causal softmax over [BH, R, S] with head dim 64, bf16: it replaces the dP GEMM and the
+ * softmax_grad that reads it (cube-group-kernels' row pattern cube.matmul+cube.softmax_grad), so dP never
+ * reaches memory. Arguments: %a0 dO [BH, R, 64], %a1 V [BH, S, 64], %a2 P [BH, R, S], %a3 O [BH, R, 64], %a4 dS
+ * [BH, R, S]. R = G S stacks the G query heads of a kv head (cube-attention-to-matmul's GQA form): row r sits at
+ * position r mod S (the softmax's causal_period).
+ * Grid (R / 64, BH), 128 threads: warp w owns rows r0 = 64 qt + 16 w .. r0 + 15 (qt = R / 64 - 1 - bx) with dO
+ * as A fragments (as the forward's Q); for each key tile at or below the diagonal the V tile goes to shared
+ * memory as the forward's K, dP = dO V^T is 8 C tiles, and each lane reads P and writes dS at its C
+ * positions (pairs along the keys) through shared memory, where the tile of P arrives and the tile of dS leaves
+ * with coalesced 16-byte accesses; the tiles above the diagonal are written as zeros (16-byte stores). */
+void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
+  int64_t nq = bh * rows * D, nv = bh * s * D, np = bh * rows * s;
+  gtLaunchOpen(g, rows / BQ, bh, NTHREADS, kSmem);
+  GV tx = {"%tx"}, bx = {"%bx"}, by = {"%by"};
+  GV warp = gtDivC(g, tx, 32), lane = gtRemC(g, tx, 32), gq = gtDivC(g, lane, 4), cq = gtRemC(g, lane, 4);
+  GV base = gtMulC(g, by, rows * D), vBase = gtMulC(g, by, s * D), pBase = gtMulC(g, by, rows * s);
+  GV qt = gtVal(g, "arith.subi %s, %s : index", gtIdx(g, rows / BQ - 1).s, bx.s);
+  GV diag = gtRemC(g, qt, s / BQ); /* the key tile of the rows' positions */
+  GV r0 = gtAdd(g, gtMulC(g, qt, BQ), gtMulC(g, warp, 16));
+  GV rowLo = gtAdd(g, r0, gq), rowHi = gtAddC(g, rowLo, 8);
+  GV lo = gtAdd(g, base, gtMulC(g, rowLo, D)), hi = gtAdd(g, base, gtMulC(g, rowHi, D));
+  GV qa[KSTEPS][4], zero = gtF32(g, "0.0"), dLo = zero, dHi = zero;
+  for (int t = 0; t < KSTEPS; ++t) {
+    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
+    GV at[4] = {gtAdd(g, lo, col), gtAdd(g, hi, col), gtAdd(g, lo, gtAddC(g, col, 8)), gtAdd(g, hi, gtAddC(g, col, 8))};
+    for (int i = 0; i < 4; ++i) {
+      qa[t][i] = loadPair(g, "%a0", nq, at[i]);
+      GV o = gtVal(g, "vector.load %%a3[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", at[i].s, nq);
+      GV d = gtVal(g, "vector.load %%a0[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", at[i].s, nq);
+      for (int k = 0; k < 2; ++k) {
+        GV ok = gtVal(g, "arith.extf %s : bf16 to f32", gtVal(g, "vector.extract %s[%d] : bf16 from vector<2xbf16>", o.s, k).s);
+        GV dk = gtVal(g, "arith.extf %s : bf16 to f32", gtVal(g, "vector.extract %s[%d] : bf16 from vector<2xbf16>", d.s, k).s);
+        if (i % 2)
+          dHi = gtVal(g, "arith.addf %s, %s : f32", dHi.s, gtMulF(g, ok, dk).s);
+        else
+          dLo = gtVal(g, "arith.addf %s, %s : f32", dLo.s, gtMulF(g, ok, dk).s);
+      }
+    }
+  }
+  GV delta[2] = {quadReduce(g, dLo, false), quadReduce(g, dHi, false)};
+  gtLine(g, "scf.for %%kt = %s to %s step %s {", gtIdx(g, 0).s, gtIdx(g, s / BK).s, gtIdx(g, 1).s);
+  GV kt = {"%kt"}, kRow0 = gtMulC(g, kt, BK);
+  GV below = gtVal(g, "arith.cmpi ule, %s, %s : index", kt.s, diag.s);
+  gtLine(g, "scf.if %s {", below.s);
+  gtLine(g, "gpu.barrier");
+  loadRowsPairs(g, "%a1", nv, vBase, kRow0, tx); /* V, as the forward's K */
+  /* the P tile -> vsh[row * ROW + key / 2] with coalesced 16-byte loads; dS goes back to the same words */
+  GV tileAt[BQ * BK / 8 / NTHREADS], tileW[BQ * BK / 8 / NTHREADS];
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV row = gtDivC(g, u, BK / 8), c8 = gtMulC(g, gtRemC(g, u, BK / 8), 8);
+    tileAt[i] = gtAdd(g, pBase, gtAdd(g, gtMulC(g, gtAdd(g, gtMulC(g, qt, BQ), row), s), gtAdd(g, kRow0, c8)));
+    tileW[i] = gtAdd(g, gtMulC(g, row, ROW), gtDivC(g, c8, 2));
+    GV v = gtVal(g, "vector.load %%a2[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
+                 tileAt[i].s, np);
+    gtLine(g, "vector.store %s, %%vsh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>",
+           gtVal(g, "vector.bitcast %s : vector<8xbf16> to vector<4xi32>", v.s).s, tileW[i].s);
+  }
+  gtLine(g, "gpu.barrier");
+  GV lrow[2] = {gtAdd(g, gtMulC(g, warp, 16), gq), gtAddC(g, gtAdd(g, gtMulC(g, warp, 16), gq), 8)};
+  for (int j = 0; j < 8; ++j) {
+    GV c[4] = {zero, zero, zero, zero};
+    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq);
+    for (int t = 0; t < KSTEPS; ++t) {
+      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
+                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
+      mma(g, qa[t], kb, c, c);
+    }
+    for (int r = 0; r < 2; ++r) {
+      GV w0 = gtAdd(g, gtMulC(g, lrow[r], ROW), gtAddC(g, cq, 4 * j)); /* (row, keys 8j + 2c, + 1) */
+      GV pw = gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", w0.s);
+      GV pv = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
+                    gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", pw.s).s);
+      GV ds[2];
+      for (int k = 0; k < 2; ++k) {
+        GV p = gtVal(g, "arith.extf %s : bf16 to f32", gtVal(g, "vector.extract %s[%d] : bf16 from vector<2xbf16>", pv.s, k).s);
+        ds[k] = gtMulF(g, p, gtSubF(g, c[2 * r + k], delta[r]));
+      }
+      gtLine(g, "memref.store %s, %%vsh[%s] : memref<2304xi32, " GT_WG ">", pack(g, ds[0], ds[1]).s, w0.s);
+    }
+  }
+  gtLine(g, "gpu.barrier");
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
+    GV w = gtVal(g, "vector.load %%vsh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>", tileW[i].s);
+    gtLine(g, "vector.store %s, %%a4[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
+           gtVal(g, "vector.bitcast %s : vector<4xi32> to vector<8xbf16>", w.s).s, tileAt[i].s, np);
+  }
+  gtLine(g, "} else {");
+  GV zv = gtVal(g, "arith.constant dense<0.0> : vector<8xbf16>");
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) { /* 512 vectors of 8 zeros, 4 per thread */
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV row = gtAdd(g, gtMulC(g, qt, BQ), gtDivC(g, u, BK / 8)), col = gtAdd(g, kRow0, gtMulC(g, gtRemC(g, u, BK / 8), 8));
+    gtLine(g, "vector.store %s, %%a4[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", zv.s,
+           gtAdd(g, pBase, gtAdd(g, gtMulC(g, row, s), col)).s, np);
+  }
+  gtLine(g, "}");
+  gtLine(g, "}");
   gtLine(g, "gpu.terminator");
   gtLine(g, "}");
 }

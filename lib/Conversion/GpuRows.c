@@ -1075,13 +1075,51 @@ static bool rowPatternOps(MlirOperation fn, MlirOperation *a, MlirOperation *b, 
   MlirStringRef k;
   MlirBlock entry;
   if (!cubeGetStrAttr(fn, CUBE_ATTR_KERNEL, &k) || (!cubeRefEq(k, CUBE_ROW_PATTERN_ADD_RMSNORM) &&
-      !cubeRefEq(k, CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD)) || !cubeFuncEntryBlock(fn, &entry))
+      !cubeRefEq(k, CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD) && !cubeRefEq(k, CUBE_ROW_PATTERN_ATTENTION_DS)) ||
+      !cubeFuncEntryBlock(fn, &entry))
     return false;
   *a = mlirBlockGetFirstOperation(entry);
   *b = mlirOperationIsNull(*a) ? *a : mlirOperationGetNextInBlock(*a);
   MlirAttribute ft = mlirOperationGetAttributeByName(fn, mlirStringRefCreateFromCString("function_type"));
   *nOut = mlirFunctionTypeGetNumResults(mlirTypeAttrGetValue(ft));
   return !mlirOperationIsNull(*b) && cubeIsCubeOp(*a) && cubeIsCubeOp(*b);
+}
+
+static bool bf16Shape(MlirValue v, int64_t d0, int64_t d1, int64_t d2) {
+  MlirType t = mlirValueGetType(v);
+  char e[8];
+  return mlirTypeIsARankedTensor(t) && mlirShapedTypeGetRank(t) == 3 && mlirShapedTypeHasStaticShape(t) &&
+         kgEltName(mlirShapedTypeGetElementType(t), e, sizeof e) && !strcmp(e, "bf16") &&
+         mlirShapedTypeGetDimSize(t, 0) == d0 && mlirShapedTypeGetDimSize(t, 1) == d1 && mlirShapedTypeGetDimSize(t, 2) == d2;
+}
+
+/* dO [BH, R, 64], V [BH, S, 64], P and dS [BH, R, S], R a multiple of S (GQA's stacked heads), S of 64. */
+static bool dsShape(MlirOperation a, MlirOperation b, int64_t *bh, int64_t *r, int64_t *s) {
+  MlirType t = mlirValueGetType(mlirOperationGetOperand(a, 0)), v = mlirValueGetType(mlirOperationGetOperand(a, 1));
+  if (!mlirTypeIsARankedTensor(t) || mlirShapedTypeGetRank(t) != 3 || !mlirShapedTypeHasStaticShape(t) ||
+      !mlirTypeIsARankedTensor(v) || mlirShapedTypeGetRank(v) != 3 || !mlirShapedTypeHasStaticShape(v))
+    return false;
+  *bh = mlirShapedTypeGetDimSize(t, 0), *r = mlirShapedTypeGetDimSize(t, 1), *s = mlirShapedTypeGetDimSize(v, 1);
+  return *s % 64 == 0 && *s > 0 && *bh > 0 && *r % *s == 0 && bf16Shape(mlirOperationGetOperand(a, 0), *bh, *r, 64) &&
+         bf16Shape(mlirOperationGetOperand(a, 1), *bh, *s, 64) && bf16Shape(mlirOperationGetOperand(b, 0), *bh, *r, *s) &&
+         bf16Shape(mlirOperationGetResult(b, 0), *bh, *r, *s);
+}
+
+bool cubeGpuAttentionDsApplies(MlirOperation a, MlirOperation b) {
+  int64_t bh, r, s;
+  return dsShape(a, b, &bh, &r, &s);
+}
+
+/* dS kernel: %a0 dO, %a1 V, %a2 P, %a3 O, %a4 dS. */
+static bool genAttentionDs(GT *g, MlirOperation a, MlirOperation b, const char *name) {
+  int64_t bh, r, s;
+  if (!dsShape(a, b, &bh, &r, &s)) return false;
+  int64_t nq = bh * r * 64, nv = bh * s * 64, np = bh * r * s;
+  int64_t sizes[5] = {nq, nv, np, nq, np};
+  char e[5][8] = {"bf16", "bf16", "bf16", "bf16", "bf16"};
+  gtFuncOpen(g, name, 5, sizes, e);
+  cubeGpuAttentionDsMma(g, bh, r, s);
+  return true;
 }
 
 bool cubeGpuRowPatternIs(MlirOperation fn) {
@@ -1103,7 +1141,9 @@ bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, cha
   intptr_t nOut;
   GT g = {out, 0};
   bool ok = rowPatternOps(fn, &a, &b, &nOut) &&
-            (cubeIsOp(a, "add") ? genAddRmsnorm(&g, a, b, nOut == 2, name) : genRmsGradAdd(&g, a, b, name));
+            (cubeIsOp(a, "add")      ? genAddRmsnorm(&g, a, b, nOut == 2, name)
+             : cubeIsOp(a, "matmul") ? genAttentionDs(&g, a, b, name)
+                                     : genRmsGradAdd(&g, a, b, name));
   if (!ok) return snprintf(err, errSize, "no GPU kernel for this row pattern's shapes and types"), false;
   gtLine(&g, "return");
   gtLine(&g, "}");

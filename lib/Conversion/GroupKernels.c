@@ -293,12 +293,13 @@ static bool outlineFused(Group *g, MlirOperation first, MlirOperation *after) {
  * result comes after it). A registered pattern's kernel (e) gets the registry's marking: out is then every
  * result; otherwise it is one of cube's row patterns (GpuRows.c), marked cube.kernel_gpu. */
 static void outlineChain(Group *g, const MlirOperation *chain, int n, const MlirValue *out, int nOut,
-                         const CubeKernelEntry *e) {
-  MlirValue in[CUBE_REGISTRY_MAX_IN], all[CUBE_REGISTRY_MAX_OUT];
+                         const CubeKernelEntry *e, MlirValue extraIn) {
+  MlirValue in[CUBE_REGISTRY_MAX_IN + 1], all[CUBE_REGISTRY_MAX_OUT];
   int nIn, nAll;
   MlirOperation last = chain[n - 1];
   MlirLocation loc = mlirOperationGetLocation(last);
   cubeKernelRegistryPatternIO(chain, n, in, &nIn, all, &nAll); /* matched: within the caps */
+  if (!mlirValueIsNull(extraIn)) in[nIn++] = extraIn; /* an input the body does not read (the dS kernel's O) */
   MlirType types[CUBE_KERNEL_MAX_ARGS];
   MlirValue args[CUBE_KERNEL_MAX_ARGS];
   MlirLocation locs[CUBE_KERNEL_MAX_ARGS];
@@ -373,7 +374,7 @@ static bool outlinePatterns(Group *g, MlirBlock entry) {
     MlirValue in[CUBE_REGISTRY_MAX_IN], out[CUBE_REGISTRY_MAX_OUT];
     int nIn, nOut;
     cubeKernelRegistryPatternIO(chain, n, in, &nIn, out, &nOut);
-    outlineChain(g, chain, n, out, nOut, e);
+    outlineChain(g, chain, n, out, nOut, e, (MlirValue){NULL});
     op = mlirBlockGetFirstOperation(entry);
   }
   return true;
@@ -399,6 +400,42 @@ static bool sameTypes(MlirOperation op) {
   return true;
 }
 
+static bool onlyUse(MlirValue v, MlirOperation user);
+
+/* The attention gradient's dS (cube-attention-to-matmul's form): softmax_grad(P, dP) with dP = matmul(dO, V)
+ * {transpose_rhs} read by nothing else, P = softmax(S){causal_period = S} and O = matmul(P, V) among P's
+ * readers: returns dP's matmul and sets *o; else null. */
+static MlirOperation attentionDs(MlirOperation sg, MlirValue *o) {
+  MlirValue p = mlirOperationGetOperand(sg, 0), dp = mlirOperationGetOperand(sg, 1);
+  bool tl = false, tr = false;
+  int64_t period = 0;
+  MlirOperation none = {NULL};
+  if (!mlirValueIsAOpResult(dp) || !mlirValueIsAOpResult(p) || !onlyUse(dp, sg)) return none;
+  MlirOperation mm = mlirOpResultGetOwner(dp), sm = mlirOpResultGetOwner(p);
+  if (!cubeIsOp(mm, "matmul") || mlirOperationGetNumOperands(mm) != 2 || !cubeIsOp(sm, "softmax") ||
+      !cubeGetI64Attr(sm, "causal_period", &period) || cubeHasAttr(mm, CUBE_ATTR_FUSE_GROUP))
+    return none;
+  cubeGetBoolAttr(mm, "transpose_lhs", &tl);
+  cubeGetBoolAttr(mm, "transpose_rhs", &tr);
+  if (tl || !tr || !cubeGpuAttentionDsApplies(mm, sg) || period != mlirShapedTypeGetDimSize(mlirValueGetType(p), 2))
+    return none;
+  MlirValue v = mlirOperationGetOperand(mm, 1);
+  for (MlirOpOperand u = mlirValueGetFirstUse(p); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+    MlirOperation pv = mlirOpOperandGetOwner(u);
+    bool a = false, b = false;
+    if (!cubeIsOp(pv, "matmul") || mlirOpOperandGetOperandNumber(u) != 0 ||
+        !mlirValueEqual(mlirOperationGetOperand(pv, 1), v) || !mlirBlockEqual(mlirOperationGetBlock(pv), mlirOperationGetBlock(sg)) ||
+        !mlirOperationIsBeforeInBlock(pv, sg))
+      continue;
+    cubeGetBoolAttr(pv, "transpose_lhs", &a);
+    cubeGetBoolAttr(pv, "transpose_rhs", &b);
+    if (a || b) continue;
+    *o = mlirOperationGetResult(pv, 0);
+    return mm;
+  }
+  return none;
+}
+
 /* cube's own row patterns on target=cuda (GpuRows.c), after the registered ones: an rmsnorm whose input is a
  * residual add's sum becomes one add + rmsnorm kernel (the sum an out when anything else reads it); an
  * rmsnorm_grad whose dx only an add reads, and whose dw nothing reads (a frozen norm weight), becomes one
@@ -407,7 +444,7 @@ static bool sameTypes(MlirOperation op) {
 static void outlineRowPatterns(Group *g, MlirBlock entry) {
   for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
     MlirOperation next = mlirOperationGetNextInBlock(op), chain[2] = {{NULL}, {NULL}};
-    MlirValue out[2];
+    MlirValue out[2], extra = {NULL};
     int nOut = 0;
     bool any = false;
     if (cubeIsOp(op, "rmsnorm") && mlirValueIsAOpResult(mlirOperationGetOperand(op, 0))) {
@@ -432,12 +469,19 @@ static void outlineRowPatterns(Group *g, MlirBlock entry) {
         out[nOut++] = mlirOperationGetResult(add, 0);
       }
     }
+    else if (cubeIsOp(op, "softmax_grad")) {
+      MlirOperation dp = attentionDs(op, &extra);
+      if (!mlirOperationIsNull(dp)) {
+        chain[0] = dp, chain[1] = op;
+        out[nOut++] = mlirOperationGetResult(op, 0);
+      }
+    }
     /* a user-registered one-op kernel comes first */
     if (nOut && (cubeKernelRegistryTakes(g->registry, chain[0]) || cubeKernelRegistryTakes(g->registry, chain[1])))
       nOut = 0;
     if (nOut) {
       if (mlirOperationEqual(next, chain[1])) next = mlirOperationGetNextInBlock(next);
-      outlineChain(g, chain, 2, out, nOut, NULL);
+      outlineChain(g, chain, 2, out, nOut, NULL, extra);
     }
     op = next;
   }

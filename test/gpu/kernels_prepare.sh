@@ -7,6 +7,9 @@
 #   t64b-lora, t64b-lora-nofuse   the same in bf16, with and without fusion (cube-fuse and the row patterns)
 #   t100-lora-chunk, t100-full-chunk   t100-lora/full with the loss in 3 uneven row chunks (--chunk-loss 3:
 #       cross-entropy kernels normalised by the whole batch's labels), against the same CPU logs
+#   d64b-lora, d64b-lora-nofuse   tiny-llama widened to head dim 64 (hidden 128, 2 query heads, 1 kv head),
+#       2 x 128 tokens, bf16, LoRA + recompute, with and without fusion: the tensor-core attention kernels (the
+#       flash forward, the dS kernel of the gradient) take head dim 64 only; cpu-d64-lora.jsonl the f32 CPU run
 # then test/gpu/kernels_gpu.sh runs them on the GPU machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -37,5 +40,19 @@ python3 -m cube compile "$W/t100.mlir" --target cuda --program train_step --chun
 python3 -m cube compile "$W/t64b.mlir" --target cuda --program train_step "${LORA[@]}" -o "$D/t64b-lora" >/dev/null
 python3 -m cube compile "$W/t64b.mlir" --target cuda --program train_step "${LORA[@]}" --no-fuse \
   -o "$D/t64b-lora-nofuse" >/dev/null
+python3 - "$W/d64.json" <<'PY'
+import json, sys
+from cube.presets import PRESETS
+c = dict(PRESETS["tiny-llama"], hidden_size=128, num_attention_heads=2, num_key_value_heads=1, intermediate_size=256)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+python3 -m cube trace --config "$W/d64.json" --batch 2 --seq 128 --dtype bf16 -o "$W/d64b.mlir" >/dev/null
+python3 -m cube trace --config "$W/d64.json" --batch 2 --seq 128 -o "$W/d64.mlir" >/dev/null
+python3 -m cube compile "$W/d64b.mlir" --target cuda --program train_step "${LORA[@]}" -o "$D/d64b-lora" >/dev/null
+python3 -m cube compile "$W/d64b.mlir" --target cuda --program train_step "${LORA[@]}" --no-fuse \
+  -o "$D/d64b-lora-nofuse" >/dev/null
+python3 -m cube compile "$W/d64.mlir" --target cpu --program train_step "${LORA[@]}" -o "$W/cpu-d64-lora" >/dev/null
+CUBE_PROGRESS=plain "$BUILD/bin/cube-run" "$W/cpu-d64-lora" --data "$D/notes.tok" --steps 10 --lr 1e-3 \
+  --log "$D/cpu-d64-lora.jsonl" >/dev/null
 rm -f "$D"/*/final.mlir
 du -sh "$D"
