@@ -42,11 +42,17 @@ bool cubeGpuAttentionMmaApplies(MlirOperation op);
 /* The attention gradient's dP GEMM and the softmax_grad reading it (causal, bf16, head dim 64): one tensor-core
  * kernel of (dO, V, P, O) -> dS (GpuAttentionMma.c cubeGpuAttentionDsMma); O, the forward's P V, is an extra input. */
 #define CUBE_ROW_PATTERN_ATTENTION_DS "cube.matmul+cube.softmax_grad"
+/* A recomputed attention in cube-attention-to-matmul's form, S = matmul(q, k^T), P = softmax(S) (causal) and
+ * O = matmul(P, v) (bf16, head dim 64): one tensor-core kernel of (q, k, v) -> (P, O) (cubeGpuAttentionProbsMma). */
+#define CUBE_ROW_PATTERN_ATTENTION_PROBS "cube.matmul+cube.softmax+cube.matmul"
 #define CUBE_ATTR_DWEIGHT_UNUSED "cube.dweight_unused" /* unit, on an rmsnorm_grad whose dw nothing reads */
 bool cubeGpuRowPatternApplies(MlirOperation a, MlirOperation b, bool storeSum);
 /* Whether the dS kernel takes dP = matmul(dO, V^T) (a) and softmax_grad(P, dP) (b): bf16 [BH, S, 64] and
  * [BH, S, S], S a multiple of 64. */
 bool cubeGpuAttentionDsApplies(MlirOperation a, MlirOperation b);
+/* Whether the probabilities kernel takes S = matmul(q, k^T) (a) and P = softmax(S) (b): q [BH, R, 64], k
+ * [BH, S, 64] bf16, P [BH, R, S] bf16 (the p v product's shapes follow). */
+bool cubeGpuAttentionProbsApplies(MlirOperation a, MlirOperation b);
 bool cubeGpuRowPatternIs(MlirOperation fn);
 bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, char *err, size_t errSize);
 

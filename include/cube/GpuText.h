@@ -106,5 +106,8 @@ void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64
 /* dS = P * (dO V^T - rowsum(dO * O)) of a causal attention over [bh, rows, S] (rows = G S, GQA's stacked query
  * heads), head dim 64, bf16, on tensor cores: %a0 dO, %a1 V, %a2 P, %a3 O, %a4 dS (GpuAttentionMma.c). */
 void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s);
+/* P = softmax(q k^T scale, causal) and O = P v over [bh, rows, S] (the recomputed attention), head dim 64, bf16,
+ * on tensor cores: %a0 q, %a1 k, %a2 v, %a3 P, %a4 O (GpuAttentionMma.c). */
+void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double scale);
 
 #endif

@@ -334,3 +334,161 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
   gtLine(g, "gpu.terminator");
   gtLine(g, "}");
 }
+
+/* ---- the recomputed attention's probabilities and output on tensor cores --------------------------------
+ * P = softmax(q k^T * scale, causal) and O = P v over [BH, R, S] (R = G S, GQA's stacked query heads, row r at
+ * position r mod S), head dim 64, bf16: it replaces the q k^T GEMM, the softmax and the p v GEMM of a
+ * recomputed attention (cube-group-kernels' row pattern cube.matmul+cube.softmax+cube.matmul), whose P the
+ * backward reads (the dV GEMM, the dS kernel), so S never reaches memory and P is written once. Arguments:
+ * %a0 q [BH, R, 64], %a1 k, %a2 v [BH, S, 64], %a3 P [BH, R, S], %a4 O [BH, R, 64].
+ * Grid (R / 64, BH), 128 threads, warps as the forward. Pass 1 over the key tiles up to the diagonal: S = q k^T
+ * on the tensor cores, the row max m and sum l (online, as the forward). Pass 2 over the same tiles: S again,
+ * p = exp(S - m) / l rounded to bf16 (what the unfused softmax stores), written to P through shared memory
+ * with 16-byte stores and accumulated into O = p v on the tensor cores; pass 3 writes the tiles above the
+ * diagonal as zeros. */
+static const char *kSmem3 = "%ksh : memref<2304xi32, " GT_WG ">, %vsh : memref<2304xi32, " GT_WG
+                            ">, %psh : memref<2304xi32, " GT_WG ">";
+
+/* The 8 C tiles of S = Q K^T (keys kRow0 + 8j + 2c (+1), rows lo/hi) from ksh, scaled, masked causally. */
+static void scoreTile(GT *g, GV qa[KSTEPS][4], GV gq, GV cq, GV kRow0, GV posLo, GV posHi, GV sc, GV sacc[8][4]) {
+  GV zero = gtF32(g, "0.0"), ninf = gtF32(g, "0xFF800000");
+  for (int j = 0; j < 8; ++j) {
+    GV c[4] = {zero, zero, zero, zero};
+    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq);
+    for (int t = 0; t < KSTEPS; ++t) {
+      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
+                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
+      mma(g, qa[t], kb, c, c);
+    }
+    for (int i = 0; i < 4; ++i) {
+      GV key = gtAdd(g, kRow0, gtAddC(g, gtMulC(g, cq, 2), 8 * j + (i & 1)));
+      GV masked = gtVal(g, "arith.cmpi ugt, %s, %s : index", key.s, (i < 2 ? posLo : posHi).s);
+      sacc[j][i] = gtVal(g, "arith.select %s, %s, %s : f32", masked.s, ninf.s, gtMulF(g, c[i], sc).s);
+    }
+  }
+}
+
+void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double scale) {
+  int64_t nq = bh * rows * D, nk = bh * s * D, np = bh * rows * s;
+  gtLaunchOpen(g, rows / BQ, bh, NTHREADS, kSmem3);
+  GV tx = {"%tx"}, bx = {"%bx"}, by = {"%by"};
+  GV warp = gtDivC(g, tx, 32), lane = gtRemC(g, tx, 32), gq = gtDivC(g, lane, 4), cq = gtRemC(g, lane, 4);
+  GV qBase = gtMulC(g, by, rows * D), kvBase = gtMulC(g, by, s * D), pBase = gtMulC(g, by, rows * s);
+  GV qt = gtVal(g, "arith.subi %s, %s : index", gtIdx(g, rows / BQ - 1).s, bx.s);
+  GV diag = gtRemC(g, qt, s / BQ);
+  GV r0 = gtAdd(g, gtMulC(g, qt, BQ), gtMulC(g, warp, 16));
+  GV rowLo = gtAdd(g, r0, gq), rowHi = gtAddC(g, rowLo, 8);
+  GV posLo = gtRemC(g, rowLo, s), posHi = gtRemC(g, rowHi, s); /* positions (the causal mask) */
+  GV qa[KSTEPS][4];
+  GV qLo = gtAdd(g, qBase, gtMulC(g, rowLo, D)), qHi = gtAdd(g, qBase, gtMulC(g, rowHi, D));
+  for (int t = 0; t < KSTEPS; ++t) {
+    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
+    qa[t][0] = loadPair(g, "%a0", nq, gtAdd(g, qLo, col));
+    qa[t][1] = loadPair(g, "%a0", nq, gtAdd(g, qHi, col));
+    qa[t][2] = loadPair(g, "%a0", nq, gtAdd(g, qLo, gtAddC(g, col, 8)));
+    qa[t][3] = loadPair(g, "%a0", nq, gtAdd(g, qHi, gtAddC(g, col, 8)));
+  }
+  char st[40];
+  snprintf(st, sizeof st, "%.9e", (double)(float)scale);
+  GV sc = gtF32(g, st), ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0");
+  GV nTiles = gtAddC(g, diag, 1);
+  /* pass 1: m (rows lo, hi) and the lane's partial l */
+  GV init1[4] = {ninf, ninf, zero, zero};
+  GV res1 = gtForOpen(g, "%kt", gtIdx(g, 0), nTiles, "pa", 0, init1, 4);
+  GV cur[4];
+  gtIterVals("pa", 0, cur, 4);
+  GV kRow0 = gtMulC(g, (GV){"%kt"}, BK);
+  gtLine(g, "gpu.barrier");
+  loadRowsPairs(g, "%a1", nk, kvBase, kRow0, tx);
+  gtLine(g, "gpu.barrier");
+  GV sacc[8][4], mt[2] = {ninf, ninf};
+  scoreTile(g, qa, gq, cq, kRow0, posLo, posHi, sc, sacc);
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 4; ++i) mt[i / 2] = gtCombine(g, mt[i / 2], sacc[j][i], true);
+  GV next[4];
+  for (int r = 0; r < 2; ++r) {
+    next[r] = gtCombine(g, cur[r], quadReduce(g, mt[r], true), true);
+    next[2 + r] = gtMulF(g, cur[2 + r], gtExp(g, gtSubF(g, cur[r], next[r])));
+  }
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 4; ++i)
+      next[2 + i / 2] = gtVal(g, "arith.addf %s, %s : f32", next[2 + i / 2].s, gtExp(g, gtSubF(g, sacc[j][i], next[i / 2])).s);
+  gtYield(g, next, 4);
+  gtLine(g, "}");
+  GV fin1[4];
+  gtResults(res1, fin1, 4);
+  GV one = gtF32(g, "1.0"), m[2] = {fin1[0], fin1[1]}, inv[2];
+  for (int r = 0; r < 2; ++r) inv[r] = gtVal(g, "arith.divf %s, %s : f32", one.s, quadReduce(g, fin1[2 + r], false).s);
+  /* pass 2: P written, O = P V accumulated */
+  enum { NO = NT8 * 4 };
+  GV init2[NO];
+  for (int i = 0; i < NO; ++i) init2[i] = zero;
+  GV res2 = gtForOpen(g, "%kt2", gtIdx(g, 0), nTiles, "po", 0, init2, NO);
+  GV ocur[NO];
+  gtIterVals("po", 0, ocur, NO);
+  GV kRow2 = gtMulC(g, (GV){"%kt2"}, BK);
+  gtLine(g, "gpu.barrier");
+  loadTile(g, nk, kvBase, kRow2, tx);
+  gtLine(g, "gpu.barrier");
+  scoreTile(g, qa, gq, cq, kRow2, posLo, posHi, sc, sacc);
+  GV pw[8][2]; /* the rounded p pairs of rows lo/hi, keys 8j + 2c (+1) */
+  GV lrow[2] = {gtAdd(g, gtMulC(g, warp, 16), gq), gtAddC(g, gtAdd(g, gtMulC(g, warp, 16), gq), 8)};
+  for (int j = 0; j < 8; ++j)
+    for (int r = 0; r < 2; ++r) {
+      GV p0 = gtMulF(g, gtExp(g, gtSubF(g, sacc[j][2 * r], m[r])), inv[r]);
+      GV p1 = gtMulF(g, gtExp(g, gtSubF(g, sacc[j][2 * r + 1], m[r])), inv[r]);
+      pw[j][r] = pack(g, p0, p1);
+      gtLine(g, "memref.store %s, %%psh[%s] : memref<2304xi32, " GT_WG ">", pw[j][r].s,
+             gtAdd(g, gtMulC(g, lrow[r], ROW), gtAddC(g, cq, 4 * j)).s);
+    }
+  GV o[NT8][4];
+  for (int n = 0; n < NT8; ++n)
+    for (int i = 0; i < 4; ++i) o[n][i] = ocur[4 * n + i];
+  for (int t = 0; t < BK / 16; ++t) {
+    GV pa[4] = {pw[2 * t][0], pw[2 * t][1], pw[2 * t + 1][0], pw[2 * t + 1][1]};
+    for (int n = 0; n < NT8; ++n) {
+      GV vw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * n), ROW), gtAddC(g, cq, 8 * t));
+      GV vb[2] = {gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", vw.s),
+                  gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, vw, 4).s)};
+      mma(g, pa, vb, o[n], o[n]);
+    }
+  }
+  gtLine(g, "gpu.barrier");
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) { /* the P tile: 512 vectors of 8, 4 per thread */
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV row = gtDivC(g, u, BK / 8), c8 = gtMulC(g, gtRemC(g, u, BK / 8), 8);
+    GV w = gtVal(g, "vector.load %%psh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>",
+                 gtAdd(g, gtMulC(g, row, ROW), gtDivC(g, c8, 2)).s);
+    gtLine(g, "vector.store %s, %%a3[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
+           gtVal(g, "vector.bitcast %s : vector<4xi32> to vector<8xbf16>", w.s).s,
+           gtAdd(g, pBase, gtAdd(g, gtMulC(g, gtAdd(g, gtMulC(g, qt, BQ), row), s), gtAdd(g, kRow2, c8))).s, np);
+  }
+  GV onext[NO];
+  for (int n = 0; n < NT8; ++n)
+    for (int i = 0; i < 4; ++i) onext[4 * n + i] = o[n][i];
+  gtYield(g, onext, NO);
+  gtLine(g, "}");
+  GV ofin[NO];
+  gtResults(res2, ofin, NO);
+  /* pass 3: the tiles above the diagonal are zeros */
+  gtLine(g, "scf.for %%kt3 = %s to %s step %s {", nTiles.s, gtIdx(g, s / BK).s, gtIdx(g, 1).s);
+  GV kRow3 = gtMulC(g, (GV){"%kt3"}, BK), zv = gtVal(g, "arith.constant dense<0.0> : vector<8xbf16>");
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
+    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
+    GV row = gtAdd(g, gtMulC(g, qt, BQ), gtDivC(g, u, BK / 8)), col = gtAdd(g, kRow3, gtMulC(g, gtRemC(g, u, BK / 8), 8));
+    gtLine(g, "vector.store %s, %%a3[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", zv.s,
+           gtAdd(g, pBase, gtAdd(g, gtMulC(g, row, s), col)).s, np);
+  }
+  gtLine(g, "}");
+  for (int n = 0; n < NT8; ++n)
+    for (int r = 0; r < 2; ++r) {
+      GV w = pack(g, ofin[4 * n + 2 * r], ofin[4 * n + 2 * r + 1]);
+      GV at = gtAdd(g, r ? qHi : qLo, gtAddC(g, gtMulC(g, cq, 2), 8 * n));
+      GV v = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
+                   gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", w.s).s);
+      gtLine(g, "vector.store %s, %%a4[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s,
+             at.s, nq);
+    }
+  gtLine(g, "gpu.terminator");
+  gtLine(g, "}");
+}

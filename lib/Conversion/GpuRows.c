@@ -1075,7 +1075,8 @@ static bool rowPatternOps(MlirOperation fn, MlirOperation *a, MlirOperation *b, 
   MlirStringRef k;
   MlirBlock entry;
   if (!cubeGetStrAttr(fn, CUBE_ATTR_KERNEL, &k) || (!cubeRefEq(k, CUBE_ROW_PATTERN_ADD_RMSNORM) &&
-      !cubeRefEq(k, CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD) && !cubeRefEq(k, CUBE_ROW_PATTERN_ATTENTION_DS)) ||
+      !cubeRefEq(k, CUBE_ROW_PATTERN_RMSNORM_GRAD_ADD) && !cubeRefEq(k, CUBE_ROW_PATTERN_ATTENTION_DS) &&
+      !cubeRefEq(k, CUBE_ROW_PATTERN_ATTENTION_PROBS)) ||
       !cubeFuncEntryBlock(fn, &entry))
     return false;
   *a = mlirBlockGetFirstOperation(entry);
@@ -1122,6 +1123,34 @@ static bool genAttentionDs(GT *g, MlirOperation a, MlirOperation b, const char *
   return true;
 }
 
+bool cubeGpuAttentionProbsApplies(MlirOperation a, MlirOperation b) {
+  int64_t bh, r, s;
+  /* q k^T has the shapes of the dS kernel's dO V^T, and P those of softmax_grad's output */
+  MlirType t = mlirValueGetType(mlirOperationGetOperand(a, 0)), v = mlirValueGetType(mlirOperationGetOperand(a, 1));
+  if (!mlirTypeIsARankedTensor(t) || mlirShapedTypeGetRank(t) != 3 || !mlirShapedTypeHasStaticShape(t) ||
+      !mlirTypeIsARankedTensor(v) || mlirShapedTypeGetRank(v) != 3 || !mlirShapedTypeHasStaticShape(v))
+    return false;
+  bh = mlirShapedTypeGetDimSize(t, 0), r = mlirShapedTypeGetDimSize(t, 1), s = mlirShapedTypeGetDimSize(v, 1);
+  return s % 64 == 0 && s > 0 && bh > 0 && r % s == 0 && bf16Shape(mlirOperationGetOperand(a, 0), bh, r, 64) &&
+         bf16Shape(mlirOperationGetOperand(a, 1), bh, s, 64) && bf16Shape(mlirOperationGetOperand(b, 0), bh, r, s) &&
+         bf16Shape(mlirOperationGetResult(b, 0), bh, r, s);
+}
+
+/* probabilities kernel: %a0 q, %a1 k, %a2 v, %a3 P, %a4 O. */
+static bool genAttentionProbs(GT *g, MlirOperation a, MlirOperation b, const char *name) {
+  if (!cubeGpuAttentionProbsApplies(a, b)) return false;
+  MlirType t = mlirValueGetType(mlirOperationGetOperand(a, 0)), v = mlirValueGetType(mlirOperationGetOperand(a, 1));
+  int64_t bh = mlirShapedTypeGetDimSize(t, 0), r = mlirShapedTypeGetDimSize(t, 1), s = mlirShapedTypeGetDimSize(v, 1);
+  double scale = 1.0;
+  cubeGetF64Attr(b, "scale", &scale);
+  int64_t nq = bh * r * 64, nk = bh * s * 64, np = bh * r * s;
+  int64_t sizes[5] = {nq, nk, nk, np, nq};
+  char e[5][8] = {"bf16", "bf16", "bf16", "bf16", "bf16"};
+  gtFuncOpen(g, name, 5, sizes, e);
+  cubeGpuAttentionProbsMma(g, bh, r, s, scale);
+  return true;
+}
+
 bool cubeGpuRowPatternIs(MlirOperation fn) {
   MlirOperation a, b;
   intptr_t nOut;
@@ -1141,9 +1170,10 @@ bool cubeGpuRowPatternText(MlirOperation fn, const char *name, CubeBuf *out, cha
   intptr_t nOut;
   GT g = {out, 0};
   bool ok = rowPatternOps(fn, &a, &b, &nOut) &&
-            (cubeIsOp(a, "add")      ? genAddRmsnorm(&g, a, b, nOut == 2, name)
-             : cubeIsOp(a, "matmul") ? genAttentionDs(&g, a, b, name)
-                                     : genRmsGradAdd(&g, a, b, name));
+            (cubeIsOp(a, "add")                                 ? genAddRmsnorm(&g, a, b, nOut == 2, name)
+             : cubeIsOp(a, "matmul") && cubeIsOp(b, "softmax") ? genAttentionProbs(&g, a, b, name)
+             : cubeIsOp(a, "matmul")                           ? genAttentionDs(&g, a, b, name)
+                                                               : genRmsGradAdd(&g, a, b, name));
   if (!ok) return snprintf(err, errSize, "no GPU kernel for this row pattern's shapes and types"), false;
   gtLine(&g, "return");
   gtLine(&g, "}");

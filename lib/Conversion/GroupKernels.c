@@ -436,6 +436,40 @@ static MlirOperation attentionDs(MlirOperation sg, MlirValue *o) {
   return none;
 }
 
+/* A recomputed attention (cube-attention-to-matmul's form): P = softmax(S){causal_period = S's last dim, scale}
+ * with S = matmul(q, k){transpose_rhs} read by nothing else, and O = matmul(P, v) with every other reader of P
+ * after it: chain[0..2] = the three ops; false otherwise. */
+static bool attentionProbs(MlirOperation sm, MlirOperation *chain) {
+  MlirValue sv = mlirOperationGetOperand(sm, 0), p = mlirOperationGetResult(sm, 0);
+  int64_t period = 0, dim = -1;
+  bool tl = false, tr = false;
+  if (!mlirValueIsAOpResult(sv) || !onlyUse(sv, sm) || !cubeGetI64Attr(sm, "causal_period", &period)) return false;
+  MlirOperation mq = mlirOpResultGetOwner(sv);
+  cubeGetI64Attr(sm, "dim", &dim);
+  if (!cubeIsOp(mq, "matmul") || mlirOperationGetNumOperands(mq) != 2 || cubeHasAttr(mq, CUBE_ATTR_FUSE_GROUP) ||
+      (dim != 2 && dim != -1) || !cubeGpuAttentionProbsApplies(mq, sm) ||
+      period != mlirShapedTypeGetDimSize(mlirValueGetType(p), 2))
+    return false;
+  cubeGetBoolAttr(mq, "transpose_lhs", &tl);
+  cubeGetBoolAttr(mq, "transpose_rhs", &tr);
+  if (tl || !tr) return false;
+  for (MlirOpOperand u = mlirValueGetFirstUse(p); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+    MlirOperation pv = mlirOpOperandGetOwner(u);
+    bool a = false, b = false, any;
+    if (!cubeIsOp(pv, "matmul") || mlirOpOperandGetOperandNumber(u) != 0 ||
+        !mlirBlockEqual(mlirOperationGetBlock(pv), mlirOperationGetBlock(sm)))
+      continue;
+    cubeGetBoolAttr(pv, "transpose_lhs", &a);
+    cubeGetBoolAttr(pv, "transpose_rhs", &b);
+    MlirType vt = mlirValueGetType(mlirOperationGetOperand(pv, 1));
+    if (a || b || !mlirTypeEqual(vt, mlirValueGetType(mlirOperationGetOperand(mq, 1))) || !usesAfter(p, pv, pv, &any))
+      continue;
+    chain[0] = mq, chain[1] = sm, chain[2] = pv;
+    return true;
+  }
+  return false;
+}
+
 /* cube's own row patterns on target=cuda (GpuRows.c), after the registered ones: an rmsnorm whose input is a
  * residual add's sum becomes one add + rmsnorm kernel (the sum an out when anything else reads it); an
  * rmsnorm_grad whose dx only an add reads, and whose dw nothing reads (a frozen norm weight), becomes one
@@ -482,6 +516,18 @@ static void outlineRowPatterns(Group *g, MlirBlock entry) {
     if (nOut) {
       if (mlirOperationEqual(next, chain[1])) next = mlirOperationGetNextInBlock(next);
       outlineChain(g, chain, 2, out, nOut, NULL, extra);
+    }
+    op = next;
+  }
+  /* then the recomputed attentions (after the dS kernels, which name their O: the new kernel's O replaces it) */
+  for (MlirOperation op = mlirBlockGetFirstOperation(entry); !mlirOperationIsNull(op);) {
+    MlirOperation next = mlirOperationGetNextInBlock(op), chain[3];
+    if (cubeIsOp(op, "softmax") && attentionProbs(op, chain) && !cubeKernelRegistryTakes(g->registry, chain[0]) &&
+        !cubeKernelRegistryTakes(g->registry, op) && !cubeKernelRegistryTakes(g->registry, chain[2])) {
+      MlirValue out[2] = {mlirOperationGetResult(op, 0), mlirOperationGetResult(chain[2], 0)};
+      while (!mlirOperationIsNull(next) && (mlirOperationEqual(next, chain[2])))
+        next = mlirOperationGetNextInBlock(next);
+      outlineChain(g, chain, 3, out, 2, NULL, (MlirValue){NULL});
     }
     op = next;
   }
