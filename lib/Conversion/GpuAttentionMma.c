@@ -130,6 +130,47 @@ static void loadTile(GT *g, int64_t nk, GV kvBase, GV kRow0, GV tx) {
   }
 }
 
+/* The A fragments of rows lo and hi of a [*, 64] bf16 argument (k-step t covers d 16t .. 16t + 15). */
+static void aFrags(GT *g, const char *arg, int64_t n, GV lo, GV hi, GV cq, GV qa[KSTEPS][4]) {
+  for (int t = 0; t < KSTEPS; ++t) {
+    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
+    qa[t][0] = loadPair(g, arg, n, gtAdd(g, lo, col));
+    qa[t][1] = loadPair(g, arg, n, gtAdd(g, hi, col));
+    qa[t][2] = loadPair(g, arg, n, gtAdd(g, lo, gtAddC(g, col, 8)));
+    qa[t][3] = loadPair(g, arg, n, gtAdd(g, hi, gtAddC(g, col, 8)));
+  }
+}
+
+/* Vector i (of 8 bf16, 4 per thread) of the 64 x 64 tile of rows 64 qt.., keys kRow.. of an [*, rows, s] score
+ * tensor at pBase: its element in global memory and its word in a shared tile of ROW words per row. */
+static void tileVec(GT *g, int i, GV qt, GV kRow, int64_t s, GV pBase, GV *at, GV *word) {
+  GV u = gtAddC(g, (GV){"%tx"}, (int64_t)i * NTHREADS);
+  GV row = gtDivC(g, u, BK / 8), c8 = gtMulC(g, gtRemC(g, u, BK / 8), 8);
+  *at = gtAdd(g, pBase, gtAdd(g, gtMulC(g, gtAdd(g, gtMulC(g, qt, BQ), row), s), gtAdd(g, kRow, c8)));
+  if (word) *word = gtAdd(g, gtMulC(g, row, ROW), gtDivC(g, c8, 2));
+}
+
+/* The tile of rows 64 qt.., keys kRow.. of `arg` (an [*, rows, s] score tensor) as zeros, 16-byte stores. */
+static void zeroTile(GT *g, const char *arg, int64_t np, GV qt, GV kRow, int64_t s, GV pBase) {
+  GV zv = gtVal(g, "arith.constant dense<0.0> : vector<8xbf16>"), at;
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
+    tileVec(g, i, qt, kRow, s, pBase, &at, NULL);
+    gtLine(g, "vector.store %s, %s[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", zv.s, arg,
+           at.s, np);
+  }
+}
+
+/* The shared tile `smem` (ROW words per row) to the tile of rows 64 qt.., keys kRow.. of `arg`, 16-byte stores. */
+static void storeTile(GT *g, const char *smem, const char *arg, int64_t np, GV qt, GV kRow, int64_t s, GV pBase) {
+  GV at, word;
+  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
+    tileVec(g, i, qt, kRow, s, pBase, &at, &word);
+    GV w = gtVal(g, "vector.load %s[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>", smem, word.s);
+    gtLine(g, "vector.store %s, %s[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
+           gtVal(g, "vector.bitcast %s : vector<4xi32> to vector<8xbf16>", w.s).s, arg, at.s, np);
+  }
+}
+
 void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64_t s, double scale) {
   int64_t nq = b * hq * s * D, nk = b * hkv * s * D;
   gtLaunchOpen(g, s / BQ, b * hq, NTHREADS, kSmem);
@@ -144,13 +185,7 @@ void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64
   /* Q as A fragments: k-step t covers d 16t .. 16t + 15 */
   GV qa[KSTEPS][4];
   GV qLo = gtAdd(g, qBase, gtMulC(g, rowLo, D)), qHi = gtAdd(g, qBase, gtMulC(g, rowHi, D));
-  for (int t = 0; t < KSTEPS; ++t) {
-    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
-    qa[t][0] = loadPair(g, "%a0", nq, gtAdd(g, qLo, col));
-    qa[t][1] = loadPair(g, "%a0", nq, gtAdd(g, qHi, col));
-    qa[t][2] = loadPair(g, "%a0", nq, gtAdd(g, qLo, gtAddC(g, col, 8)));
-    qa[t][3] = loadPair(g, "%a0", nq, gtAdd(g, qHi, gtAddC(g, col, 8)));
-  }
+  aFrags(g, "%a0", nq, qLo, qHi, cq, qa);
   char st[40];
   snprintf(st, sizeof st, "%.9e", (double)(float)scale);
   GV sc = gtF32(g, st), ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0");
@@ -256,11 +291,11 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
   GV rowLo = gtAdd(g, r0, gq), rowHi = gtAddC(g, rowLo, 8);
   GV lo = gtAdd(g, base, gtMulC(g, rowLo, D)), hi = gtAdd(g, base, gtMulC(g, rowHi, D));
   GV qa[KSTEPS][4], zero = gtF32(g, "0.0"), dLo = zero, dHi = zero;
-  for (int t = 0; t < KSTEPS; ++t) {
+  aFrags(g, "%a0", nq, lo, hi, cq, qa);
+  for (int t = 0; t < KSTEPS; ++t) { /* delta: dO . O over the row, the lane's columns, then its 4 lanes */
     GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
     GV at[4] = {gtAdd(g, lo, col), gtAdd(g, hi, col), gtAdd(g, lo, gtAddC(g, col, 8)), gtAdd(g, hi, gtAddC(g, col, 8))};
     for (int i = 0; i < 4; ++i) {
-      qa[t][i] = loadPair(g, "%a0", nq, at[i]);
       GV o = gtVal(g, "vector.load %%a3[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", at[i].s, nq);
       GV d = gtVal(g, "vector.load %%a0[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", at[i].s, nq);
       for (int k = 0; k < 2; ++k) {
@@ -281,16 +316,12 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
   gtLine(g, "gpu.barrier");
   loadRowsPairs(g, "%a1", nv, vBase, kRow0, tx); /* V, as the forward's K */
   /* the P tile -> vsh[row * ROW + key / 2] with coalesced 16-byte loads; dS goes back to the same words */
-  GV tileAt[BQ * BK / 8 / NTHREADS], tileW[BQ * BK / 8 / NTHREADS];
   for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
-    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
-    GV row = gtDivC(g, u, BK / 8), c8 = gtMulC(g, gtRemC(g, u, BK / 8), 8);
-    tileAt[i] = gtAdd(g, pBase, gtAdd(g, gtMulC(g, gtAdd(g, gtMulC(g, qt, BQ), row), s), gtAdd(g, kRow0, c8)));
-    tileW[i] = gtAdd(g, gtMulC(g, row, ROW), gtDivC(g, c8, 2));
-    GV v = gtVal(g, "vector.load %%a2[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
-                 tileAt[i].s, np);
+    GV at, word;
+    tileVec(g, i, qt, kRow0, s, pBase, &at, &word);
+    GV v = gtVal(g, "vector.load %%a2[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", at.s, np);
     gtLine(g, "vector.store %s, %%vsh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>",
-           gtVal(g, "vector.bitcast %s : vector<8xbf16> to vector<4xi32>", v.s).s, tileW[i].s);
+           gtVal(g, "vector.bitcast %s : vector<8xbf16> to vector<4xi32>", v.s).s, word.s);
   }
   gtLine(g, "gpu.barrier");
   GV lrow[2] = {gtAdd(g, gtMulC(g, warp, 16), gq), gtAddC(g, gtAdd(g, gtMulC(g, warp, 16), gq), 8)};
@@ -316,19 +347,9 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
     }
   }
   gtLine(g, "gpu.barrier");
-  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
-    GV w = gtVal(g, "vector.load %%vsh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>", tileW[i].s);
-    gtLine(g, "vector.store %s, %%a4[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
-           gtVal(g, "vector.bitcast %s : vector<4xi32> to vector<8xbf16>", w.s).s, tileAt[i].s, np);
-  }
+  storeTile(g, "%vsh", "%a4", np, qt, kRow0, s, pBase);
   gtLine(g, "} else {");
-  GV zv = gtVal(g, "arith.constant dense<0.0> : vector<8xbf16>");
-  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) { /* 512 vectors of 8 zeros, 4 per thread */
-    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
-    GV row = gtAdd(g, gtMulC(g, qt, BQ), gtDivC(g, u, BK / 8)), col = gtAdd(g, kRow0, gtMulC(g, gtRemC(g, u, BK / 8), 8));
-    gtLine(g, "vector.store %s, %%a4[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", zv.s,
-           gtAdd(g, pBase, gtAdd(g, gtMulC(g, row, s), col)).s, np);
-  }
+  zeroTile(g, "%a4", np, qt, kRow0, s, pBase);
   gtLine(g, "}");
   gtLine(g, "}");
   gtLine(g, "gpu.terminator");
@@ -381,13 +402,7 @@ void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double
   GV posLo = gtRemC(g, rowLo, s), posHi = gtRemC(g, rowHi, s); /* positions (the causal mask) */
   GV qa[KSTEPS][4];
   GV qLo = gtAdd(g, qBase, gtMulC(g, rowLo, D)), qHi = gtAdd(g, qBase, gtMulC(g, rowHi, D));
-  for (int t = 0; t < KSTEPS; ++t) {
-    GV col = gtAddC(g, gtMulC(g, cq, 2), 16 * t);
-    qa[t][0] = loadPair(g, "%a0", nq, gtAdd(g, qLo, col));
-    qa[t][1] = loadPair(g, "%a0", nq, gtAdd(g, qHi, col));
-    qa[t][2] = loadPair(g, "%a0", nq, gtAdd(g, qLo, gtAddC(g, col, 8)));
-    qa[t][3] = loadPair(g, "%a0", nq, gtAdd(g, qHi, gtAddC(g, col, 8)));
-  }
+  aFrags(g, "%a0", nq, qLo, qHi, cq, qa);
   char st[40];
   snprintf(st, sizeof st, "%.9e", (double)(float)scale);
   GV sc = gtF32(g, st), ninf = gtF32(g, "0xFF800000"), zero = gtF32(g, "0.0");
@@ -454,15 +469,7 @@ void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double
     }
   }
   gtLine(g, "gpu.barrier");
-  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) { /* the P tile: 512 vectors of 8, 4 per thread */
-    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
-    GV row = gtDivC(g, u, BK / 8), c8 = gtMulC(g, gtRemC(g, u, BK / 8), 8);
-    GV w = gtVal(g, "vector.load %%psh[%s] : memref<2304xi32, " GT_WG ">, vector<4xi32>",
-                 gtAdd(g, gtMulC(g, row, ROW), gtDivC(g, c8, 2)).s);
-    gtLine(g, "vector.store %s, %%a3[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>",
-           gtVal(g, "vector.bitcast %s : vector<4xi32> to vector<8xbf16>", w.s).s,
-           gtAdd(g, pBase, gtAdd(g, gtMulC(g, gtAdd(g, gtMulC(g, qt, BQ), row), s), gtAdd(g, kRow2, c8))).s, np);
-  }
+  storeTile(g, "%psh", "%a3", np, qt, kRow2, s, pBase);
   GV onext[NO];
   for (int n = 0; n < NT8; ++n)
     for (int i = 0; i < 4; ++i) onext[4 * n + i] = o[n][i];
@@ -472,13 +479,7 @@ void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double
   gtResults(res2, ofin, NO);
   /* pass 3: the tiles above the diagonal are zeros */
   gtLine(g, "scf.for %%kt3 = %s to %s step %s {", nTiles.s, gtIdx(g, s / BK).s, gtIdx(g, 1).s);
-  GV kRow3 = gtMulC(g, (GV){"%kt3"}, BK), zv = gtVal(g, "arith.constant dense<0.0> : vector<8xbf16>");
-  for (int i = 0; i < BQ * BK / 8 / NTHREADS; ++i) {
-    GV u = gtAddC(g, tx, (int64_t)i * NTHREADS);
-    GV row = gtAdd(g, gtMulC(g, qt, BQ), gtDivC(g, u, BK / 8)), col = gtAdd(g, kRow3, gtMulC(g, gtRemC(g, u, BK / 8), 8));
-    gtLine(g, "vector.store %s, %%a3[%s] {alignment = 16 : i64} : memref<%" PRId64 "xbf16>, vector<8xbf16>", zv.s,
-           gtAdd(g, pBase, gtAdd(g, gtMulC(g, row, s), col)).s, np);
-  }
+  zeroTile(g, "%a3", np, qt, gtMulC(g, (GV){"%kt3"}, BK), s, pBase);
   gtLine(g, "}");
   for (int n = 0; n < NT8; ++n)
     for (int r = 0; r < 2; ++r) {
