@@ -171,6 +171,64 @@ static void storeTile(GT *g, const char *smem, const char *arg, int64_t np, GV q
   }
 }
 
+/* C tile j (rows lo/hi of the warp, columns 8j + 2c (+1)) of A B^T with A the warp's fragments and B the 64
+ * rows in ksh (pairs along D): S = Q K^T in the forward, dP = dO V^T in the dS kernel. */
+static void kTileMma(GT *g, GV qa[KSTEPS][4], GV gq, GV cq, int j, GV c[4]) {
+  GV zero = gtF32(g, "0.0");
+  for (int i = 0; i < 4; ++i) c[i] = zero;
+  GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq); /* ksh word of (row 8j + g, d 2c) */
+  for (int t = 0; t < KSTEPS; ++t) {
+    GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
+                gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
+    mma(g, qa[t], kb, c, c);
+  }
+}
+
+/* The 8 C tiles of S = Q K^T (keys kRow0 + 8j + 2c (+1), rows lo/hi at positions posLo/posHi), scaled, masked
+ * causally (key > position: -inf). */
+static void scoreTile(GT *g, GV qa[KSTEPS][4], GV gq, GV cq, GV kRow0, GV posLo, GV posHi, GV sc, GV sacc[8][4]) {
+  GV ninf = gtF32(g, "0xFF800000");
+  for (int j = 0; j < 8; ++j) {
+    GV c[4];
+    kTileMma(g, qa, gq, cq, j, c);
+    for (int i = 0; i < 4; ++i) {
+      GV key = gtAdd(g, kRow0, gtAddC(g, gtMulC(g, cq, 2), 8 * j + (i & 1)));
+      GV masked = gtVal(g, "arith.cmpi ugt, %s, %s : index", key.s, (i < 2 ? posLo : posHi).s);
+      sacc[j][i] = gtVal(g, "arith.select %s, %s, %s : f32", masked.s, ninf.s, gtMulF(g, c[i], sc).s);
+    }
+  }
+}
+
+/* O += P V for one 64-key tile: pw[j][r] the bf16 pair of P at rows lo/hi, keys 8j + 2c (+1); P's tiles 2t,
+ * 2t + 1 are the A fragment of k-step t (keys 16t .. 16t + 15); V transposed in vsh. */
+static void pvMma(GT *g, GV pw[8][2], GV gq, GV cq, GV o[NT8][4]) {
+  for (int t = 0; t < BK / 16; ++t) {
+    GV pa[4] = {pw[2 * t][0], pw[2 * t][1], pw[2 * t + 1][0], pw[2 * t + 1][1]};
+    for (int n = 0; n < NT8; ++n) {
+      GV vw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * n), ROW), gtAddC(g, cq, 8 * t)); /* vsh word (d 8n+g, key 16t+2c) */
+      GV vb[2] = {gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", vw.s),
+                  gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, vw, 4).s)};
+      mma(g, pa, vb, o[n], o[n]);
+    }
+  }
+}
+
+/* The output's C tiles acc[4 n + i] (times inv[r] of the row when inv is given) as bf16 pairs at rows lo/hi
+ * (elements qLo/qHi of `arg`), columns 8n + 2c (+1). */
+static void storeOut(GT *g, const char *arg, int64_t n, GV qLo, GV qHi, GV cq, const GV *acc, const GV *inv) {
+  for (int t = 0; t < NT8; ++t)
+    for (int r = 0; r < 2; ++r) {
+      GV lo = acc[4 * t + 2 * r], hi = acc[4 * t + 2 * r + 1];
+      if (inv) lo = gtMulF(g, lo, inv[r]), hi = gtMulF(g, hi, inv[r]);
+      GV w = pack(g, lo, hi);
+      GV at = gtAdd(g, r ? qHi : qLo, gtAddC(g, gtMulC(g, cq, 2), 8 * t));
+      GV v = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
+                   gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", w.s).s);
+      gtLine(g, "vector.store %s, %s[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s, arg,
+             at.s, n);
+    }
+}
+
 void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64_t s, double scale) {
   int64_t nq = b * hq * s * D, nk = b * hkv * s * D;
   gtLaunchOpen(g, s / BQ, b * hq, NTHREADS, kSmem);
@@ -203,48 +261,28 @@ void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64
   gtLine(g, "gpu.barrier");
   /* S = Q K^T, 8 tiles of 8 keys */
   GV sacc[8][4], mt[2] = {ninf, ninf};
-  for (int j = 0; j < 8; ++j) {
-    GV c[4] = {zero, zero, zero, zero};
-    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq); /* ksh word of (key 8j + g, d 2c) */
-    for (int t = 0; t < KSTEPS; ++t) {
-      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
-                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
-      mma(g, qa[t], kb, c, c);
-    }
-    for (int i = 0; i < 4; ++i) {
-      GV key = gtAdd(g, kRow0, gtAddC(g, gtMulC(g, cq, 2), 8 * j + (i & 1)));
-      GV row = i < 2 ? rowLo : rowHi;
-      GV masked = gtVal(g, "arith.cmpi ugt, %s, %s : index", key.s, row.s);
-      sacc[j][i] = gtVal(g, "arith.select %s, %s, %s : f32", masked.s, ninf.s, gtMulF(g, c[i], sc).s);
-      mt[i / 2] = gtCombine(g, mt[i / 2], sacc[j][i], true);
-    }
-  }
+  scoreTile(g, qa, gq, cq, kRow0, rowLo, rowHi, sc, sacc); /* no stacked heads: a row's position is the row */
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 4; ++i) mt[i / 2] = gtCombine(g, mt[i / 2], sacc[j][i], true);
   GV mNew[2], alpha[2], lsum[2];
   for (int r = 0; r < 2; ++r) {
     mNew[r] = gtCombine(g, cur[r], quadReduce(g, mt[r], true), true);
     alpha[r] = gtExp(g, gtSubF(g, cur[r], mNew[r]));
     lsum[r] = gtMulF(g, cur[2 + r], alpha[r]);
   }
-  GV p[8][4];
-  for (int j = 0; j < 8; ++j)
+  GV p[8][4], pw[8][2];
+  for (int j = 0; j < 8; ++j) {
     for (int i = 0; i < 4; ++i) {
       p[j][i] = gtExp(g, gtSubF(g, sacc[j][i], mNew[i / 2]));
       lsum[i / 2] = gtVal(g, "arith.addf %s, %s : f32", lsum[i / 2].s, p[j][i].s);
     }
-  /* O = alpha O + P V: P's tiles 2t, 2t + 1 are the A fragment of k-step t (keys 16t .. 16t + 15) */
+    for (int r = 0; r < 2; ++r) pw[j][r] = pack(g, p[j][2 * r], p[j][2 * r + 1]);
+  }
+  /* O = alpha O + P V */
   GV o[NT8][4];
   for (int n = 0; n < NT8; ++n)
     for (int i = 0; i < 4; ++i) o[n][i] = gtMulF(g, cur[4 + 4 * n + i], alpha[i / 2]);
-  for (int t = 0; t < BK / 16; ++t) {
-    GV pa[4] = {pack(g, p[2 * t][0], p[2 * t][1]), pack(g, p[2 * t][2], p[2 * t][3]),
-                pack(g, p[2 * t + 1][0], p[2 * t + 1][1]), pack(g, p[2 * t + 1][2], p[2 * t + 1][3])};
-    for (int n = 0; n < NT8; ++n) {
-      GV vw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * n), ROW), gtAddC(g, cq, 8 * t)); /* vsh word (d 8n+g, key 16t+2c) */
-      GV vb[2] = {gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", vw.s),
-                  gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, vw, 4).s)};
-      mma(g, pa, vb, o[n], o[n]);
-    }
-  }
+  pvMma(g, pw, gq, cq, o);
   GV next[NSTATE] = {mNew[0], mNew[1], lsum[0], lsum[1]};
   for (int n = 0; n < NT8; ++n)
     for (int i = 0; i < 4; ++i) next[4 + 4 * n + i] = o[n][i];
@@ -254,15 +292,7 @@ void cubeGpuAttentionMmaForward(GT *g, int64_t b, int64_t hq, int64_t hkv, int64
   gtResults(res, fin, NSTATE);
   GV one = gtF32(g, "1.0"), inv[2];
   for (int r = 0; r < 2; ++r) inv[r] = gtVal(g, "arith.divf %s, %s : f32", one.s, quadReduce(g, fin[2 + r], false).s);
-  for (int n = 0; n < NT8; ++n)
-    for (int r = 0; r < 2; ++r) {
-      GV w = pack(g, gtMulF(g, fin[4 + 4 * n + 2 * r], inv[r]), gtMulF(g, fin[4 + 4 * n + 2 * r + 1], inv[r]));
-      GV at = gtAdd(g, r ? qHi : qLo, gtAddC(g, gtMulC(g, cq, 2), 8 * n));
-      GV v = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
-                   gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", w.s).s);
-      gtLine(g, "vector.store %s, %%a3[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s,
-             at.s, nq);
-    }
+  storeOut(g, "%a3", nq, qLo, qHi, cq, fin + 4, inv);
   gtLine(g, "gpu.terminator");
   gtLine(g, "}");
 }
@@ -326,13 +356,8 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
   gtLine(g, "gpu.barrier");
   GV lrow[2] = {gtAdd(g, gtMulC(g, warp, 16), gq), gtAddC(g, gtAdd(g, gtMulC(g, warp, 16), gq), 8)};
   for (int j = 0; j < 8; ++j) {
-    GV c[4] = {zero, zero, zero, zero};
-    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq);
-    for (int t = 0; t < KSTEPS; ++t) {
-      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
-                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
-      mma(g, qa[t], kb, c, c);
-    }
+    GV c[4];
+    kTileMma(g, qa, gq, cq, j, c);
     for (int r = 0; r < 2; ++r) {
       GV w0 = gtAdd(g, gtMulC(g, lrow[r], ROW), gtAddC(g, cq, 4 * j)); /* (row, keys 8j + 2c, + 1) */
       GV pw = gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", w0.s);
@@ -369,25 +394,6 @@ void cubeGpuAttentionDsMma(GT *g, int64_t bh, int64_t rows, int64_t s) {
  * diagonal as zeros. */
 static const char *kSmem3 = "%ksh : memref<2304xi32, " GT_WG ">, %vsh : memref<2304xi32, " GT_WG
                             ">, %psh : memref<2304xi32, " GT_WG ">";
-
-/* The 8 C tiles of S = Q K^T (keys kRow0 + 8j + 2c (+1), rows lo/hi) from ksh, scaled, masked causally. */
-static void scoreTile(GT *g, GV qa[KSTEPS][4], GV gq, GV cq, GV kRow0, GV posLo, GV posHi, GV sc, GV sacc[8][4]) {
-  GV zero = gtF32(g, "0.0"), ninf = gtF32(g, "0xFF800000");
-  for (int j = 0; j < 8; ++j) {
-    GV c[4] = {zero, zero, zero, zero};
-    GV kw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * j), ROW), cq);
-    for (int t = 0; t < KSTEPS; ++t) {
-      GV kb[2] = {gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t).s),
-                  gtVal(g, "memref.load %%ksh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, kw, 8 * t + 4).s)};
-      mma(g, qa[t], kb, c, c);
-    }
-    for (int i = 0; i < 4; ++i) {
-      GV key = gtAdd(g, kRow0, gtAddC(g, gtMulC(g, cq, 2), 8 * j + (i & 1)));
-      GV masked = gtVal(g, "arith.cmpi ugt, %s, %s : index", key.s, (i < 2 ? posLo : posHi).s);
-      sacc[j][i] = gtVal(g, "arith.select %s, %s, %s : f32", masked.s, ninf.s, gtMulF(g, c[i], sc).s);
-    }
-  }
-}
 
 void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double scale) {
   int64_t nq = bh * rows * D, nk = bh * s * D, np = bh * rows * s;
@@ -459,15 +465,7 @@ void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double
   GV o[NT8][4];
   for (int n = 0; n < NT8; ++n)
     for (int i = 0; i < 4; ++i) o[n][i] = ocur[4 * n + i];
-  for (int t = 0; t < BK / 16; ++t) {
-    GV pa[4] = {pw[2 * t][0], pw[2 * t][1], pw[2 * t + 1][0], pw[2 * t + 1][1]};
-    for (int n = 0; n < NT8; ++n) {
-      GV vw = gtAdd(g, gtMulC(g, gtAddC(g, gq, 8 * n), ROW), gtAddC(g, cq, 8 * t));
-      GV vb[2] = {gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", vw.s),
-                  gtVal(g, "memref.load %%vsh[%s] : memref<2304xi32, " GT_WG ">", gtAddC(g, vw, 4).s)};
-      mma(g, pa, vb, o[n], o[n]);
-    }
-  }
+  pvMma(g, pw, gq, cq, o);
   gtLine(g, "gpu.barrier");
   storeTile(g, "%psh", "%a3", np, qt, kRow2, s, pBase);
   GV onext[NO];
@@ -481,15 +479,7 @@ void cubeGpuAttentionProbsMma(GT *g, int64_t bh, int64_t rows, int64_t s, double
   gtLine(g, "scf.for %%kt3 = %s to %s step %s {", nTiles.s, gtIdx(g, s / BK).s, gtIdx(g, 1).s);
   zeroTile(g, "%a3", np, qt, gtMulC(g, (GV){"%kt3"}, BK), s, pBase);
   gtLine(g, "}");
-  for (int n = 0; n < NT8; ++n)
-    for (int r = 0; r < 2; ++r) {
-      GV w = pack(g, ofin[4 * n + 2 * r], ofin[4 * n + 2 * r + 1]);
-      GV at = gtAdd(g, r ? qHi : qLo, gtAddC(g, gtMulC(g, cq, 2), 8 * n));
-      GV v = gtVal(g, "vector.bitcast %s : vector<1xi32> to vector<2xbf16>",
-                   gtVal(g, "vector.broadcast %s : i32 to vector<1xi32>", w.s).s);
-      gtLine(g, "vector.store %s, %%a4[%s] {alignment = 4 : i64} : memref<%" PRId64 "xbf16>, vector<2xbf16>", v.s,
-             at.s, nq);
-    }
+  storeOut(g, "%a4", nq, qLo, qHi, cq, ofin, NULL);
   gtLine(g, "gpu.terminator");
   gtLine(g, "}");
 }
