@@ -33,8 +33,8 @@ static bool checkRank(KGen *g, MlirType t) {
   return false;
 }
 
-static bool copyWithMap(KGen *g, const KArgs *a, const char *map) {
-  KOperand in = {kgFlat(g, "%in0", a->in[0]), map};
+/* out[d0] = src at its map (one parallel loop over the out's elements). */
+static bool copyFrom(KGen *g, const KArgs *a, KOperand in) {
   KOperand out = {kgFlat(g, "%out", a->out), "d0"};
   KBody k = {.g = g};
   KVal y = kbArg("%bi0");
@@ -42,6 +42,10 @@ static bool copyWithMap(KGen *g, const KArgs *a, const char *map) {
   kgGeneric(g, 1, 1, &in, 1, &out, &k, &y, &res);
   kgReturn(g, res, a->out);
   return true;
+}
+
+static bool copyWithMap(KGen *g, const KArgs *a, const char *map) {
+  return copyFrom(g, a, (KOperand){kgFlat(g, "%in0", a->in[0]), map});
 }
 
 bool kgenTranspose(KGen *g, MlirOperation op, const KArgs *a) {
@@ -104,14 +108,7 @@ bool kgenSlice(KGen *g, MlirOperation op, const KArgs *a) {
     snprintf(run.v.s, sizeof run.v.s, "%%v%d", g->next++);
     cubeBufPrintf(g->b, "    %s = tensor.extract_slice %s[%" PRId64 "] [%" PRId64 "] [1] : tensor<%" PRId64 "x%s> to "
                   "tensor<%" PRId64 "x%s>\n", run.v.s, in.v.s, base, run.n, in.n, in.elt, run.n, in.elt);
-    KOperand src = {run, "d0"};
-    KOperand out = {kgFlat(g, "%out", a->out), "d0"};
-    KBody k = {.g = g};
-    KVal y = kbArg("%bi0");
-    KFlat res;
-    kgGeneric(g, 1, 1, &src, 1, &out, &k, &y, &res);
-    kgReturn(g, res, a->out);
-    ok = true;
+    ok = copyFrom(g, a, (KOperand){run, "d0"});
   } else {
     ok = copyWithMap(g, a, cubeBufStr(&map));
   }
