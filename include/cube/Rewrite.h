@@ -84,6 +84,9 @@ MlirBlock cubeModuleBody(MlirOperation module);
 bool cubeIsOutlinedFunc(MlirOperation op);
 /* The entry block of a func.func (false for a declaration or another op). */
 bool cubeFuncEntryBlock(MlirOperation func, MlirBlock *out);
+/* Whether every use of v, other than by `except` (may be null), comes after `after` in after's block (a use
+ * nested in a region counts at its ancestor in that block). *any (optional): whether v has such a use. */
+bool cubeUsesAfter(MlirValue v, MlirOperation after, MlirOperation except, bool *any);
 /* The module's top-level func.func named `name`, or a null op. */
 MlirOperation cubeLookupFunc(MlirOperation module, MlirStringRef name);
 /* ---- checkpoints: func.call marked cube.checkpoint (the one place that builds them) -------------------- */

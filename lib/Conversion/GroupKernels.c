@@ -380,19 +380,6 @@ static bool outlinePatterns(Group *g, MlirBlock entry) {
   return true;
 }
 
-/* Whether every use of v, other than by `except`, is an op after `after` in its block. */
-static bool usesAfter(MlirValue v, MlirOperation except, MlirOperation after, bool *any) {
-  *any = false;
-  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
-    MlirOperation o = mlirOpOperandGetOwner(u);
-    if (mlirOperationEqual(o, except)) continue;
-    *any = true;
-    if (!mlirBlockEqual(mlirOperationGetBlock(o), mlirOperationGetBlock(after)) || mlirOperationIsBeforeInBlock(o, after))
-      return false;
-  }
-  return true;
-}
-
 static bool sameTypes(MlirOperation op) {
   MlirType t = mlirValueGetType(mlirOperationGetResult(op, 0));
   for (intptr_t i = 0; i < mlirOperationGetNumOperands(op); ++i)
@@ -402,34 +389,41 @@ static bool sameTypes(MlirOperation op) {
 
 static bool onlyUse(MlirValue v, MlirOperation user);
 
+/* A two-operand cube.matmul, not in a cube-fuse group, with these transpose flags. */
+static bool matmulAs(MlirOperation op, bool lhsT, bool rhsT) {
+  bool tl = false, tr = false;
+  if (!cubeIsOp(op, "matmul") || mlirOperationGetNumOperands(op) != 2 || cubeHasAttr(op, CUBE_ATTR_FUSE_GROUP))
+    return false;
+  cubeGetBoolAttr(op, "transpose_lhs", &tl);
+  cubeGetBoolAttr(op, "transpose_rhs", &tr);
+  return tl == lhsT && tr == rhsT;
+}
+
+/* An attention's causal softmax over [BH, R, S] scores: along the last dim, causal_period = S. */
+static bool causalSoftmax(MlirOperation sm) {
+  int64_t period = 0, dim = -1;
+  cubeGetI64Attr(sm, "dim", &dim);
+  return cubeIsOp(sm, "softmax") && cubeGetI64Attr(sm, "causal_period", &period) && (dim == 2 || dim == -1) &&
+         period == mlirShapedTypeGetDimSize(mlirValueGetType(mlirOperationGetResult(sm, 0)), 2);
+}
+
 /* The attention gradient's dS (cube-attention-to-matmul's form): softmax_grad(P, dP) with dP = matmul(dO, V)
  * {transpose_rhs} read by nothing else, P = softmax(S){causal_period = S} and O = matmul(P, V) among P's
  * readers: returns dP's matmul and sets *o; else null. */
 static MlirOperation attentionDs(MlirOperation sg, MlirValue *o) {
   MlirValue p = mlirOperationGetOperand(sg, 0), dp = mlirOperationGetOperand(sg, 1);
-  bool tl = false, tr = false;
-  int64_t period = 0;
   MlirOperation none = {NULL};
   if (!mlirValueIsAOpResult(dp) || !mlirValueIsAOpResult(p) || !onlyUse(dp, sg)) return none;
-  MlirOperation mm = mlirOpResultGetOwner(dp), sm = mlirOpResultGetOwner(p);
-  if (!cubeIsOp(mm, "matmul") || mlirOperationGetNumOperands(mm) != 2 || !cubeIsOp(sm, "softmax") ||
-      !cubeGetI64Attr(sm, "causal_period", &period) || cubeHasAttr(mm, CUBE_ATTR_FUSE_GROUP))
-    return none;
-  cubeGetBoolAttr(mm, "transpose_lhs", &tl);
-  cubeGetBoolAttr(mm, "transpose_rhs", &tr);
-  if (tl || !tr || !cubeGpuAttentionDsApplies(mm, sg) || period != mlirShapedTypeGetDimSize(mlirValueGetType(p), 2))
+  MlirOperation mm = mlirOpResultGetOwner(dp);
+  if (!matmulAs(mm, false, true) || !causalSoftmax(mlirOpResultGetOwner(p)) || !cubeGpuAttentionDsApplies(mm, sg))
     return none;
   MlirValue v = mlirOperationGetOperand(mm, 1);
   for (MlirOpOperand u = mlirValueGetFirstUse(p); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
     MlirOperation pv = mlirOpOperandGetOwner(u);
-    bool a = false, b = false;
-    if (!cubeIsOp(pv, "matmul") || mlirOpOperandGetOperandNumber(u) != 0 ||
+    if (!matmulAs(pv, false, false) || mlirOpOperandGetOperandNumber(u) != 0 ||
         !mlirValueEqual(mlirOperationGetOperand(pv, 1), v) || !mlirBlockEqual(mlirOperationGetBlock(pv), mlirOperationGetBlock(sg)) ||
         !mlirOperationIsBeforeInBlock(pv, sg))
       continue;
-    cubeGetBoolAttr(pv, "transpose_lhs", &a);
-    cubeGetBoolAttr(pv, "transpose_rhs", &b);
-    if (a || b) continue;
     *o = mlirOperationGetResult(pv, 0);
     return mm;
   }
@@ -441,28 +435,15 @@ static MlirOperation attentionDs(MlirOperation sg, MlirValue *o) {
  * after it: chain[0..2] = the three ops; false otherwise. */
 static bool attentionProbs(MlirOperation sm, MlirOperation *chain) {
   MlirValue sv = mlirOperationGetOperand(sm, 0), p = mlirOperationGetResult(sm, 0);
-  int64_t period = 0, dim = -1;
-  bool tl = false, tr = false;
-  if (!mlirValueIsAOpResult(sv) || !onlyUse(sv, sm) || !cubeGetI64Attr(sm, "causal_period", &period)) return false;
+  if (!mlirValueIsAOpResult(sv) || !onlyUse(sv, sm) || !causalSoftmax(sm)) return false;
   MlirOperation mq = mlirOpResultGetOwner(sv);
-  cubeGetI64Attr(sm, "dim", &dim);
-  if (!cubeIsOp(mq, "matmul") || mlirOperationGetNumOperands(mq) != 2 || cubeHasAttr(mq, CUBE_ATTR_FUSE_GROUP) ||
-      (dim != 2 && dim != -1) || !cubeGpuAttentionProbsApplies(mq, sm) ||
-      period != mlirShapedTypeGetDimSize(mlirValueGetType(p), 2))
-    return false;
-  cubeGetBoolAttr(mq, "transpose_lhs", &tl);
-  cubeGetBoolAttr(mq, "transpose_rhs", &tr);
-  if (tl || !tr) return false;
+  if (!matmulAs(mq, false, true) || !cubeGpuAttentionProbsApplies(mq, sm)) return false;
   for (MlirOpOperand u = mlirValueGetFirstUse(p); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
     MlirOperation pv = mlirOpOperandGetOwner(u);
-    bool a = false, b = false, any;
-    if (!cubeIsOp(pv, "matmul") || mlirOpOperandGetOperandNumber(u) != 0 ||
-        !mlirBlockEqual(mlirOperationGetBlock(pv), mlirOperationGetBlock(sm)))
-      continue;
-    cubeGetBoolAttr(pv, "transpose_lhs", &a);
-    cubeGetBoolAttr(pv, "transpose_rhs", &b);
-    MlirType vt = mlirValueGetType(mlirOperationGetOperand(pv, 1));
-    if (a || b || !mlirTypeEqual(vt, mlirValueGetType(mlirOperationGetOperand(mq, 1))) || !usesAfter(p, pv, pv, &any))
+    if (!matmulAs(pv, false, false) || mlirOpOperandGetOperandNumber(u) != 0 ||
+        !mlirBlockEqual(mlirOperationGetBlock(pv), mlirOperationGetBlock(sm)) ||
+        !mlirTypeEqual(mlirValueGetType(mlirOperationGetOperand(pv, 1)), mlirValueGetType(mlirOperationGetOperand(mq, 1))) ||
+        !cubeUsesAfter(p, pv, pv, NULL))
       continue;
     chain[0] = mq, chain[1] = sm, chain[2] = pv;
     return true;
@@ -485,7 +466,7 @@ static void outlineRowPatterns(Group *g, MlirBlock entry) {
       MlirOperation add = mlirOpResultGetOwner(mlirOperationGetOperand(op, 0));
       MlirValue sum = mlirOperationGetOperand(op, 0);
       if (cubeIsOp(add, "add") && !cubeHasAttr(add, CUBE_ATTR_FUSE_GROUP) && sameTypes(add) &&
-          mlirBlockEqual(mlirOperationGetBlock(add), entry) && usesAfter(sum, op, op, &any) &&
+          mlirBlockEqual(mlirOperationGetBlock(add), entry) && cubeUsesAfter(sum, op, op, &any) &&
           cubeGpuRowPatternApplies(add, op, any)) {
         chain[0] = add, chain[1] = op;
         if (any) out[nOut++] = sum;

@@ -141,9 +141,8 @@ static const char *match(MlirBlock body, Match *m) {
   const char *why = gradUses(mlirOperationGetResult(m->cg, 0), m);
   if (why) return why;
   /* the loss is read after the gradient only (the return, an all-reduce) */
-  for (MlirOpOperand u = mlirValueGetFirstUse(mlirOperationGetResult(m->ce, 0)); !mlirOpOperandIsNull(u);
-       u = mlirOpOperandGetNextUse(u))
-    if (mlirOperationIsBeforeInBlock(mlirOpOperandGetOwner(u), m->cg)) return "the loss is read before its gradient";
+  if (!cubeUsesAfter(mlirOperationGetResult(m->ce, 0), m->cg, (MlirOperation){NULL}, NULL))
+    return "the loss is read before its gradient";
   return NULL;
 }
 

@@ -92,19 +92,6 @@ static MlirOperation buildAllReduce(MlirValue v, int64_t bucket, MlirLocation lo
   return mlirOperationCreate(&st);
 }
 
-/* Every use of `v` other than `except` comes after `after` in the block (uses in nested regions count at
- * their ancestor in the block). */
-static bool usesAfter(MlirValue v, MlirOperation after, MlirOperation except, MlirBlock body) {
-  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
-    MlirOperation user = mlirOpOperandGetOwner(u);
-    while (!mlirOperationIsNull(user) && !mlirBlockEqual(mlirOperationGetBlock(user), body))
-      user = mlirOperationGetParentOperation(user);
-    if (mlirOperationIsNull(user) || mlirOperationEqual(user, except)) continue;
-    if (mlirOperationEqual(user, after) || mlirOperationIsBeforeInBlock(user, after)) return false;
-  }
-  return true;
-}
-
 /* Replaces the bucket gs[0..n) (sorted by definition) and, when loss is non-null, the loss by all_reduce ops
  * placed after the last definition. */
 static bool emitBucket(Grad *gs, size_t n, MlirValue loss, int64_t bucket, MlirBlock body) {
@@ -115,7 +102,7 @@ static bool emitBucket(Grad *gs, size_t n, MlirValue loss, int64_t bucket, MlirB
     if (mlirValueIsNull(v)) break;
     MlirOperation ar = buildAllReduce(v, bucket, loc);
     mlirBlockInsertOwnedOperationAfter(body, after, ar);
-    if (!usesAfter(v, ar, ar, body)) {
+    if (!cubeUsesAfter(v, ar, ar, NULL)) {
       char msg[256];
       snprintf(msg, sizeof msg, "cube-data-parallel: a %s is read before bucket %lld is complete; the pass expects "
                "the gradients to be read only by the gradient norm and the optimizer at the end",

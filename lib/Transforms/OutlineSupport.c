@@ -181,6 +181,21 @@ bool cubeIsOutlinedFunc(MlirOperation op) {
   return cubeOpNameIs(op, "func.func") && cubeGetStrAttr(op, "cube.instance_type", &t);
 }
 
+bool cubeUsesAfter(MlirValue v, MlirOperation after, MlirOperation except, bool *any) {
+  MlirBlock block = mlirOperationGetBlock(after);
+  if (any) *any = false;
+  for (MlirOpOperand u = mlirValueGetFirstUse(v); !mlirOpOperandIsNull(u); u = mlirOpOperandGetNextUse(u)) {
+    MlirOperation user = mlirOpOperandGetOwner(u);
+    while (!mlirOperationIsNull(user) && !mlirBlockEqual(mlirOperationGetBlock(user), block))
+      user = mlirOperationGetParentOperation(user);
+    if (!mlirOperationIsNull(except) && !mlirOperationIsNull(user) && mlirOperationEqual(user, except)) continue;
+    if (any) *any = true;
+    if (mlirOperationIsNull(user) || mlirOperationEqual(user, after) || mlirOperationIsBeforeInBlock(user, after))
+      return false;
+  }
+  return true;
+}
+
 bool cubeFuncEntryBlock(MlirOperation func, MlirBlock *out) {
   if (!cubeOpNameIs(func, "func.func") || mlirOperationGetNumRegions(func) < 1) return false;
   MlirBlock b = mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
