@@ -90,6 +90,8 @@ typedef struct {
   size_t n, cap;
 } CubeLaunchList;
 
+/* Appends a copy of *x (its args array now owned by the list); false when out of memory. */
+bool cubeLaunchListAdd(CubeLaunchList *l, const CubeLaunch *x);
 void cubeLaunchListFree(CubeLaunchList *l);
 
 /* Runs an upstream pipeline (a bare list, e.g. "canonicalize,cse") on `op` with a pass manager of its own;

@@ -120,6 +120,18 @@ bool cubeWriteFileAtomic(const char *dir, const char *name, const void *data, si
   return ok;
 }
 
+bool cubeLaunchListAdd(CubeLaunchList *l, const CubeLaunch *x) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 32;
+    CubeLaunch *v = realloc(l->v, cap * sizeof *v);
+    if (!v) return false;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *x;
+  return true;
+}
+
 void cubeLaunchListFree(CubeLaunchList *l) {
   for (size_t i = 0; i < l->n; ++i) free(l->v[i].args);
   free(l->v);

@@ -91,27 +91,58 @@ static bool kernelsLowered(MlirOperation module) {
   return !found;
 }
 
+/* The artifact file name of a registered PTX file: registered.<its name>, or registered.<k>.<its name> when an
+ * earlier, different file of the same name took that (k: the file's index), or registered.<k>.ptx when the
+ * name is too long for a plan's kernels_file. `copied` holds the k files already copied (path, name pairs). */
+static void ptxCopyName(char **copied, size_t k, const char *path, char *name, size_t n) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  int len = snprintf(name, n, "registered.%s", base);
+  bool taken = false;
+  for (size_t i = 0; i < k && !taken; ++i) taken = !strcmp(copied[2 * i + 1], name);
+  if (taken) len = snprintf(name, n, "registered.%zu.%s", k, base);
+  if (len < 0 || (size_t)len >= n) snprintf(name, n, "registered.%zu.ptx", k);
+}
+
 /* The launches of the registered PTX kernels (docs/kernel-registry.md): one per kernel function marked
  * cube.kernel_ptx, with the manifest's launch shape and the function's arguments in order. Each PTX file is
- * copied into the artifact as registered.<file name> (the plan's launch step names it in kernels_file), so
- * that the artifact stands alone. */
+ * copied once into the artifact (ptxCopyName; the plan's launch step names it in kernels_file), so that the
+ * artifact stands alone. */
 static bool addRegisteredPtx(MlirOperation module, const char *out, CubeLaunchList *launches, char *err, size_t errSize) {
   MlirBlock body = cubeModuleBody(module);
   bool ok = true;
+  if (errSize) err[0] = 0;
+  char **copied = NULL; /* source path, artifact name: 2 per file copied */
+  size_t nCopied = 0, cap = 0;
   for (MlirOperation f = mlirBlockGetFirstOperation(body); ok && !mlirOperationIsNull(f); f = mlirOperationGetNextInBlock(f)) {
     if (!cubeIsKernelFunc(f) || !cubeKernelRegistryIsPtx(f)) continue;
-    char *path = NULL, *entry = NULL, *text = NULL;
+    char *path = NULL, *entry = NULL;
     int64_t shape[7];
     int nArgs = 0;
     MlirStringRef fname;
     ok = cubeKernelRegistryPtxLaunch(f, &path, &entry, shape, &nArgs, err, errSize) && cubeGetStrAttr(f, "sym_name", &fname);
-    const char *base = ok ? strrchr(path, '/') : NULL;
-    base = base ? base + 1 : path;
     CubeLaunch l = {0};
+    size_t at = nCopied;
+    for (size_t i = 0; ok && i < nCopied; ++i)
+      if (!strcmp(copied[2 * i], path)) at = i;
+    if (ok && at == nCopied) { /* a file not copied yet */
+      char name[sizeof l.kernelsFile];
+      ptxCopyName(copied, nCopied, path, name, sizeof name);
+      char *text = cubeReadTextFile(path, "the registered PTX file", err, errSize);
+      ok = text && cubeWriteFileAtomic(out, name, text, strlen(text), err, errSize) &&
+           cubeGrow((void **)&copied, &cap, 2 * nCopied + 2, sizeof *copied);
+      if (ok) {
+        copied[2 * nCopied] = strdup(path);
+        copied[2 * nCopied + 1] = strdup(name);
+        ok = copied[2 * nCopied] && copied[2 * nCopied + 1];
+        nCopied++;
+      }
+      free(text);
+    }
     if (ok) {
       snprintf(l.func, sizeof l.func, "%.*s", (int)fname.length, fname.data);
       snprintf(l.name, sizeof l.name, "%s", entry);
-      snprintf(l.kernelsFile, sizeof l.kernelsFile, "registered.%s", base);
+      snprintf(l.kernelsFile, sizeof l.kernelsFile, "%s", copied[2 * at + 1]);
       memcpy(l.grid, shape, sizeof l.grid);
       memcpy(l.block, shape + 3, sizeof l.block);
       l.sharedBytes = shape[6];
@@ -120,19 +151,14 @@ static bool addRegisteredPtx(MlirOperation module, const char *out, CubeLaunchLi
       ok = l.args != NULL;
       for (int i = 0; ok && i < nArgs; ++i) l.args[i].arg = i;
     }
-    text = ok ? cubeReadTextFile(path, "the registered PTX file", err, errSize) : NULL;
-    ok = text && cubeWriteFileAtomic(out, l.kernelsFile, text, strlen(text), err, errSize);
-    if (ok && launches->n == launches->cap) {
-      size_t cap = launches->cap ? 2 * launches->cap : 32;
-      CubeLaunch *v = realloc(launches->v, cap * sizeof *v);
-      if ((ok = v != NULL)) launches->v = v, launches->cap = cap;
-    }
-    if (ok) launches->v[launches->n++] = l;
-    else free(l.args);
-    free(text);
+    if (ok && !cubeLaunchListAdd(launches, &l)) ok = false;
+    if (!ok && !err[0]) snprintf(err, errSize, "out of memory");
+    if (!ok) free(l.args);
     free(path);
     free(entry);
   }
+  for (size_t i = 0; i < 2 * nCopied; ++i) free(copied[i]);
+  free(copied);
   return ok;
 }
 

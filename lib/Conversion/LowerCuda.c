@@ -80,18 +80,6 @@ static bool traceBuffer(MlirValue v, MlirBlock entry, int *arg, int64_t *offset)
   return false;
 }
 
-static bool addLaunch(CubeLaunchList *l, CubeLaunch *x) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 32;
-    CubeLaunch *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return false;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n++] = *x;
-  return true;
-}
-
 /* Reads every launch of kernel function `fn` and renames its GPU function. */
 static bool readLaunches(MlirOperation kernels, MlirOperation fn, MlirOperation diagAt, CubeLaunchList *out) {
   MlirStringRef fname = {"?", 1};
@@ -185,7 +173,7 @@ static bool readLaunches(MlirOperation kernels, MlirOperation fn, MlirOperation 
         }
       }
     }
-    if (!renamed || !addLaunch(out, &l)) {
+    if (!renamed || !cubeLaunchListAdd(out, &l)) {
       free(l.args);
       return error(diagAt, "cube-emit: internal error: the GPU function of a launch in @%s is missing%s", fnText, "");
     }
